@@ -1,0 +1,61 @@
+"""Qwen chat Spaces on Hugging Face, spoken to over Gradio's queue protocol.
+
+The framework-free core: the catalog of Spaces, an async client with sync twins, typed
+events and errors. ``langchain_qwen_spaces`` and ``llama_index_qwen_spaces`` build on it.
+"""
+
+from .catalog import CATALOG, ModelChoice, SpaceSpec, list_models, resolve_model
+from .chat import PreparedChat, Turn
+from .client import ChatJob, SpaceClient
+from .discovery import SpaceAPI
+from .errors import (
+    QueueFullError,
+    QuotaExceededError,
+    SpaceAppError,
+    SpaceError,
+    SpaceProtocolError,
+    SpaceTimeoutError,
+    SpaceUnavailableError,
+)
+from .events import (
+    Finished,
+    ProcessStarted,
+    ProgressUpdate,
+    QueuePosition,
+    SpaceLog,
+    StreamEvent,
+    TextDelta,
+)
+from .transport import Timeouts, close_sessions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CATALOG",
+    "ChatJob",
+    "Finished",
+    "ModelChoice",
+    "PreparedChat",
+    "ProcessStarted",
+    "ProgressUpdate",
+    "QueueFullError",
+    "QueuePosition",
+    "QuotaExceededError",
+    "SpaceAPI",
+    "SpaceAppError",
+    "SpaceClient",
+    "SpaceError",
+    "SpaceLog",
+    "SpaceProtocolError",
+    "SpaceSpec",
+    "SpaceTimeoutError",
+    "SpaceUnavailableError",
+    "StreamEvent",
+    "TextDelta",
+    "Timeouts",
+    "Turn",
+    "__version__",
+    "close_sessions",
+    "list_models",
+    "resolve_model",
+]

@@ -1,0 +1,442 @@
+"""``SpaceClient``: one conversation in, a stream of events out, for any catalog Space.
+
+Flow per call: validate and map the conversation (no network) -> discover the Space's API
+(``/config``, cached per client) -> upload images -> ``queue/join`` -> read
+``queue/data`` until ``process_completed``. ``/call/<api_name>`` is used only where the
+endpoint is not queued. Retries (jittered backoff) cover everything before the first answer
+text and nothing after it, so output is never duplicated. Leaving the stream early (break,
+task cancel, ``aclose``) posts ``/cancel`` and drops the connection, freeing the Space's slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import secrets
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from . import sync
+from .catalog import ModelChoice, SpaceSpec, resolve_model
+from .chat import PreparedChat, Turn, encode_history, prepare_chat
+from .discovery import SpaceAPI, parse_config, pinned_api
+from .errors import (
+    QueueFullError,
+    SpaceError,
+    SpaceProtocolError,
+    SpaceTimeoutError,
+    SpaceUnavailableError,
+)
+from .events import Finished, StreamEvent, TextDelta
+from .images import ImageData, ImageSource, RemoteImage, inspect_image
+from .protocol import JobProtocol
+from .sse import SSEDecoder
+from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
+
+try:  # orjson ships with Gradio and is ~3x faster on big frames; json is the fallback
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
+
+__all__ = ["ChatJob", "SpaceClient"]
+
+_NO_RETRY_STAGES = {"PAUSED", "RUNTIME_ERROR", "BUILD_ERROR", "CONFIG_ERROR", "NO_APP_FILE"}
+
+
+@dataclass(frozen=True)
+class ChatJob:
+    """A validated request: which Space, where, and the mapped conversation."""
+
+    choice: ModelChoice
+    chat: PreparedChat
+    base_url: str
+
+    @property
+    def token_host(self) -> str | None:
+        return urlsplit(self.base_url).hostname
+
+
+def _as_secret(token: object) -> Secret | None:
+    if token is None:
+        return None
+    if isinstance(token, Secret):
+        return token
+    getter = getattr(token, "get_secret_value", None)
+    value = getter() if callable(getter) else token
+    if not isinstance(value, str):
+        raise ValueError("hf_token must be a string")
+    return Secret(value) if value.strip() else None
+
+
+class SpaceClient:
+    """Async-first client for the catalog's Spaces, with sync twins on a background loop.
+
+    ``hf_token`` defaults to ``$HF_TOKEN``; it is sent as ``X-HF-Authorization`` and only to
+    the Space's own host. ``base_urls`` maps model names to other hosts (a replica, a
+    duplicated Space); ``base_url=`` on a call does the same for one call.
+    """
+
+    def __init__(
+        self,
+        *,
+        hf_token: object = None,
+        read_env_token: bool = True,
+        timeouts: Timeouts | None = None,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
+        proxy: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        verify_ssl: bool = True,
+        base_urls: Mapping[str, str] | None = None,
+    ) -> None:
+        if hf_token is None and read_env_token:
+            hf_token = os.environ.get("HF_TOKEN")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if proxy is not None:
+            normalize_base_url(proxy)
+        self.transport = Transport(token=_as_secret(hf_token), timeouts=timeouts or Timeouts(),
+                                   proxy=proxy, headers=headers, verify_ssl=verify_ssl)
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self.base_urls = {resolve_model(k).spec.name: normalize_base_url(v)
+                          for k, v in (base_urls or {}).items()}
+        self._apis: dict[tuple[str, str], SpaceAPI] = {}
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                               dict[tuple[str, str], asyncio.Lock]]
+        self._locks = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        token = "set" if self.transport.token is not None else "none"
+        return (f"SpaceClient(hf_token={token}, timeouts={self.transport.timeouts}, "
+                f"max_retries={self.max_retries}, base_urls={self.base_urls})")
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self.transport.timeouts
+
+    # -- public API ---------------------------------------------------------------------
+    def prepare(
+        self,
+        model: str,
+        messages: Sequence[Turn | Mapping[str, Any]],
+        *,
+        base_url: str | None = None,
+        system_prompt: str | None = None,
+        variant: str | None = None,
+    ) -> ChatJob:
+        """Validate everything that can be checked offline. Raises ``ValueError``."""
+        choice = resolve_model(model, variant)
+        chat = prepare_chat(choice, messages, system_prompt=system_prompt)
+        base = normalize_base_url(base_url or self.base_urls.get(choice.spec.name)
+                                  or choice.spec.url)
+        return ChatJob(choice, chat, base)
+
+    def astream(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
+                **kwargs: Any) -> AsyncIterator[StreamEvent]:
+        """Stream events for one answer; ends with :class:`Finished`. Validates eagerly."""
+        return self.astream_job(self.prepare(model, messages, **kwargs))
+
+    async def achat(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
+                    **kwargs: Any) -> Finished:
+        return await self.arun_job(self.prepare(model, messages, **kwargs))
+
+    def stream(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
+               **kwargs: Any) -> Iterator[StreamEvent]:
+        return sync.iterate(self.astream_job(self.prepare(model, messages, **kwargs)))
+
+    def chat(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
+             **kwargs: Any) -> Finished:
+        return sync.run(self.arun_job(self.prepare(model, messages, **kwargs)))
+
+    async def adiscover(self, model: str, *, base_url: str | None = None) -> SpaceAPI:
+        spec = resolve_model(model).spec
+        base = normalize_base_url(base_url or self.base_urls.get(spec.name) or spec.url)
+        return await self._discover(spec, base, urlsplit(base).hostname)
+
+    def discover(self, model: str, *, base_url: str | None = None) -> SpaceAPI:
+        return sync.run(self.adiscover(model, base_url=base_url))
+
+    async def arun_job(self, job: ChatJob) -> Finished:
+        async with aclosing(self.astream_job(job)) as events:
+            async for event in events:
+                if isinstance(event, Finished):
+                    return event
+        raise SpaceProtocolError("stream ended without an answer", space=job.choice.spec.space_id)
+
+    # -- the job, with retries ----------------------------------------------------------
+    async def astream_job(self, job: ChatJob) -> AsyncIterator[StreamEvent]:
+        spec = job.choice.spec
+        attempt = 0
+        while True:
+            answered = False
+            try:
+                api = await self._discover(spec, job.base_url, job.token_host)
+                files = await self._upload_all(api, job) if job.chat.images else []
+                data = build_inputs(api, job.chat, files, spec)
+                async with aclosing(self._run_once(api, data, job)) as events:
+                    async for event in events:
+                        if type(event) is TextDelta:
+                            answered = True
+                        yield event
+                return
+            except SpaceError as exc:
+                if answered or attempt >= self.max_retries or not _should_retry(exc):
+                    raise
+                attempt += 1
+                delay = min(8.0, self.retry_backoff * 2 ** (attempt - 1))
+                await asyncio.sleep(delay * (0.5 + random.random()))
+
+    async def _run_once(self, api: SpaceAPI, data: list[Any], job: ChatJob) -> \
+            AsyncIterator[StreamEvent]:
+        space, host = api.space, job.token_host
+        proto = JobProtocol(api, model=job.choice.model_name,
+                            placeholders=job.choice.spec.placeholders)
+        session_hash = secrets.token_hex(6)
+        if api.use_queue:
+            joined = await self.transport.request_json(
+                "POST", api.url("queue/join"), space=space, token_host=host, what="queue/join",
+                json_body={"data": data, "event_data": None, "fn_index": api.fn_index,
+                           "trigger_id": api.trigger_id, "session_hash": session_hash})
+            stream_url, params = api.url("queue/data"), {"session_hash": session_hash}
+        else:
+            joined = await self.transport.request_json(
+                "POST", api.url(f"call/{api.api_name}"), space=space, token_host=host,
+                what=f"/call/{api.api_name}", json_body={"data": data})
+            stream_url, params = None, None
+        event_id = joined.get("event_id") if isinstance(joined, dict) else None
+        if not isinstance(event_id, str):
+            raise SpaceProtocolError(f"{space}: the join answer has no event_id", space=space)
+        proto.event_id = event_id
+        if stream_url is None:
+            stream_url = api.url(f"call/{api.api_name}/{event_id}")
+            session_hash = event_id  # a /call job's session is its event id
+
+        timeouts = self.transport.timeouts
+        resp = await self.transport.open(
+            "GET", stream_url, space=space, token_host=host, params=params,
+            timeout=self.transport.timeout(read=timeouts.idle),
+            extra_headers={"Accept": "text/event-stream"})
+        try:
+            ctype = resp.headers.get("Content-Type", "")
+            if resp.status != 200 or "text/event-stream" not in ctype:
+                body = await resp.read()
+                check_status(resp.status, ctype, body, space=space, what="the event stream")
+                raise SpaceProtocolError(f"{space}: the event stream is not text/event-stream "
+                                         f"({ctype or 'no content type'})", space=space)
+            async for event in self._read(resp, proto, api):
+                yield event
+        finally:
+            if not proto.completed:
+                await self._cancel(api, session_hash, event_id, host)
+            resp.release()
+
+    async def _read(self, resp: aiohttp.ClientResponse, proto: JobProtocol,
+                    api: SpaceAPI) -> AsyncIterator[StreamEvent]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.transport.timeouts.queue
+        decoder = SSEDecoder()
+        chunks = resp.content.iter_any().__aiter__()
+        queue_mode = api.use_queue
+        space = api.space
+        while True:
+            try:
+                if proto.started:
+                    chunk = await chunks.__anext__()
+                else:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise asyncio.TimeoutError
+                    chunk = await asyncio.wait_for(chunks.__anext__(), remaining)
+            except StopAsyncIteration:
+                chunk = b""
+            except asyncio.TimeoutError:
+                if not proto.started and loop.time() >= deadline - 0.01:
+                    raise SpaceTimeoutError(
+                        f"{space}: still queued after {self.transport.timeouts.queue:g}s; the "
+                        "Space is busy. Try again later or raise the queue timeout.",
+                        space=space, phase="queue") from None
+                raise SpaceTimeoutError(
+                    f"{space}: the stream went silent for {self.transport.timeouts.idle:g}s "
+                    "(no data, no heartbeat); the Space may have stalled. Try again.",
+                    space=space, phase="idle") from None
+            except aiohttp.ClientError as exc:
+                raise SpaceUnavailableError(
+                    f"{space}: the connection dropped mid-stream ({type(exc).__name__}); "
+                    "try again", space=space) from None
+            frames = decoder.feed(chunk) if chunk else decoder.flush()
+            events: list[StreamEvent] = []
+            for frame in frames:
+                if queue_mode:
+                    try:
+                        msg = _loads(frame.data)
+                    except ValueError:
+                        raise SpaceProtocolError(
+                            f"{space}: malformed JSON in the event stream", space=space) from None
+                    events += proto.handle(msg)
+                else:
+                    events += proto.handle_call(frame)
+                if proto.completed:
+                    break
+            if proto.completed:
+                await self._drain(chunks, proto)
+                for event in events:
+                    yield event
+                return
+            for event in events:
+                yield event
+            if not chunk:
+                raise SpaceUnavailableError(
+                    f"{space}: the stream ended before the answer was complete; try again",
+                    space=space)
+
+    async def _drain(self, chunks: Any, proto: JobProtocol) -> None:
+        """Read to the end of the response (close_stream follows at once on sse_v3 and
+        /call) so the connection goes back to the pool instead of being dropped."""
+        if proto.api.use_queue and proto.api.protocol != "sse_v3":
+            return  # sse_v1/v2 servers never end the stream themselves
+        try:
+            while True:
+                await asyncio.wait_for(chunks.__anext__(), 2.0)
+        except (StopAsyncIteration, asyncio.TimeoutError, aiohttp.ClientError):
+            return
+
+    async def _cancel(self, api: SpaceAPI, session_hash: str, event_id: str,
+                      host: str | None) -> None:
+        """Best effort: tell the Space to stop (dropping the stream also frees the slot)."""
+        try:
+            await self.transport.request_json(
+                "POST", api.url("cancel"), space=api.space, token_host=host, what="cancel",
+                json_body={"session_hash": session_hash, "fn_index": api.fn_index,
+                           "event_id": event_id}, timeout=5.0)
+        except (SpaceError, asyncio.TimeoutError, aiohttp.ClientError):
+            pass
+
+    # -- discovery ----------------------------------------------------------------------
+    async def _discover(self, spec: SpaceSpec, base_url: str, host: str | None) -> SpaceAPI:
+        key = (spec.name, base_url)
+        api = self._apis.get(key)
+        if api is not None:
+            return api
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        async with locks.setdefault(key, asyncio.Lock()):
+            api = self._apis.get(key)
+            if api is None:
+                api = await self._fetch_api(spec, base_url, host)
+                if api.source == "config":
+                    self._apis[key] = api
+        return api
+
+    async def _fetch_api(self, spec: SpaceSpec, base_url: str, host: str | None) -> SpaceAPI:
+        space = spec.space_id
+        resp = await self.transport.open(
+            "GET", f"{base_url}/config", space=space, token_host=host,
+            timeout=self.transport.timeout(total=self.transport.timeouts.request))
+        try:
+            body = await resp.read()
+            status, ctype = resp.status, resp.headers.get("Content-Type", "")
+        except asyncio.TimeoutError:
+            raise SpaceTimeoutError(f"{space}: /config timed out", space=space,
+                                    phase="request") from None
+        except aiohttp.ClientError as exc:
+            raise SpaceUnavailableError(f"{space}: connection dropped reading /config "
+                                        f"({type(exc).__name__}); try again", space=space) from None
+        finally:
+            resp.release()
+        if status != 404:
+            check_status(status, ctype, body, space=space, what="/config")
+        try:
+            config = json.loads(body)
+        except ValueError:
+            config = None
+        if not isinstance(config, dict) or "dependencies" not in config:
+            return pinned_api(spec, base_url)  # not a usable Gradio config: trust the catalog
+        return parse_config(spec, base_url, config)
+
+    # -- images -------------------------------------------------------------------------
+    async def _upload_all(self, api: SpaceAPI, job: ChatJob) -> list[dict[str, Any]]:
+        spec = job.choice.spec
+        images = [await self._materialise(img, spec, api.space) for img in job.chat.images]
+        limit = api.max_file_size
+        form = aiohttp.FormData()
+        for img in images:
+            if limit is not None and len(img.data) > limit:
+                raise ValueError(f"image {img.name} is {len(img.data)} bytes; {api.space} "
+                                 f"accepts at most {limit}")
+            form.add_field("files", img.data, filename=img.name, content_type=img.mime_type)
+        paths = await self.transport.request_json(
+            "POST", api.url("upload"), space=api.space, token_host=job.token_host,
+            what="the image upload", data=form, params={"upload_id": secrets.token_hex(6)})
+        if not isinstance(paths, list) or len(paths) != len(images):
+            raise SpaceProtocolError(f"{api.space}: the upload answer lists {paths!r:.80}",
+                                     space=api.space)
+        return [{"path": p, "orig_name": img.name, "mime_type": img.mime_type,
+                 "size": len(img.data), "meta": {"_type": "gradio.FileData"}}
+                for p, img in zip(paths, images, strict=True)]
+
+    async def _materialise(self, img: ImageSource, spec: SpaceSpec, space: str) -> ImageData:
+        if isinstance(img, ImageData):
+            return img
+        assert isinstance(img, RemoteImage)
+        limit = spec.max_image_bytes
+        resp = await self.transport.open(
+            "GET", img.url, space=space, token_host=None,  # never send the token here
+            timeout=self.transport.timeout(total=self.transport.timeouts.request))
+        try:
+            if resp.status != 200:
+                raise ValueError(f"image URL {img.url[:100]} answered HTTP {resp.status}")
+            if (resp.content_length or 0) > limit:
+                raise ValueError(f"image at {img.url[:100]} is {resp.content_length} bytes; "
+                                 f"the limit is {limit}")
+            data = bytearray()
+            async for chunk in resp.content.iter_chunked(65536):
+                data += chunk
+                if len(data) > limit:
+                    raise ValueError(f"image at {img.url[:100]} exceeds the limit of {limit} "
+                                     "bytes")
+        except asyncio.TimeoutError:
+            raise ValueError(f"fetching the image at {img.url[:100]} timed out") from None
+        except aiohttp.ClientError as exc:
+            raise ValueError(f"fetching the image at {img.url[:100]} failed: "
+                             f"{type(exc).__name__}") from None
+        finally:
+            resp.release()
+        mime, w, h = inspect_image(bytes(data))
+        name = urlsplit(img.url).path.rsplit("/", 1)[-1] or "image"
+        return ImageData(bytes(data), mime, w, h, name)
+
+
+def build_inputs(api: SpaceAPI, chat: PreparedChat, files: list[dict[str, Any]],
+                 spec: SpaceSpec) -> list[Any]:
+    """One value per live input, in the live order (``None`` for ``gr.State`` slots)."""
+    values: list[Any] = []
+    for role in api.input_roles:
+        if role == "query":
+            values.append(chat.query)
+        elif role == "history":
+            values.append(encode_history(chat.history, api.history_format, api.history_item))
+        elif role == "system":
+            values.append(chat.system or "")
+        elif role == "variant":
+            values.append(chat.variant or spec.default_variant)
+        elif role == "image":
+            values.append(files[0] if files else None)
+        else:
+            values.append(None)
+    return values
+
+
+def _should_retry(exc: SpaceError) -> bool:
+    if isinstance(exc, SpaceTimeoutError):
+        return exc.phase == "connect"
+    if isinstance(exc, SpaceUnavailableError):
+        return exc.stage not in _NO_RETRY_STAGES and exc.status != 404
+    return isinstance(exc, QueueFullError)

@@ -1,0 +1,104 @@
+"""Applying Gradio's streaming diffs (``[op, path, value]`` edits, sse_v2 and later).
+
+Edits are applied in place (no deep copy per token). Gradio's own ``diff`` emits wrong
+delete indices when a list shrinks by two or more (see the protocol notes, 5.3); we apply
+edits best-effort and raise :class:`DiffError` on an impossible one, so the caller can
+fall back to the full value that ``process_completed`` always carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["DiffError", "apply_diff", "apply_edit"]
+
+
+class DiffError(ValueError):
+    """An edit that does not fit the current value (a server-side diff bug or a lost frame)."""
+
+
+def apply_diff(value: Any, edits: Sequence[Any]) -> Any:
+    """Apply ``edits`` to ``value`` (mutating containers in place); return the new value."""
+    for edit in edits:
+        value = apply_edit(value, edit)
+    return value
+
+
+def apply_edit(value: Any, edit: Any) -> Any:
+    try:
+        op, path, new = edit
+    except (TypeError, ValueError):
+        raise DiffError(f"malformed edit {edit!r}") from None
+    if not isinstance(path, list):
+        raise DiffError(f"malformed path in edit {edit!r}")
+    if not path:
+        if op == "replace":
+            return new
+        if op == "append":
+            return _concat(value, new, edit)
+        raise DiffError(f"{op!r} needs a non-empty path")
+    parent = value
+    for key in path[:-1]:
+        parent = _child(parent, key, edit)
+    key = path[-1]
+    if op == "replace":
+        _set(parent, key, new, edit)
+    elif op == "append":
+        _set(parent, key, _concat(_child(parent, key, edit), new, edit), edit)
+    elif op == "add":
+        if isinstance(parent, list):
+            if not isinstance(key, int) or not 0 <= key <= len(parent):
+                raise DiffError(f"add index {key!r} outside a list of {len(parent)}")
+            parent.insert(key, new)
+        elif isinstance(parent, dict):
+            parent[key] = new
+        else:
+            raise DiffError(f"add into a {type(parent).__name__}")
+    elif op == "delete":
+        if isinstance(parent, list):
+            if not isinstance(key, int) or not 0 <= key < len(parent):
+                raise DiffError(f"delete index {key!r} outside a list of {len(parent)}")
+            del parent[key]
+        elif isinstance(parent, dict):
+            if key not in parent:
+                raise DiffError(f"delete of missing key {key!r}")
+            del parent[key]
+        else:
+            raise DiffError(f"delete from a {type(parent).__name__}")
+    else:
+        raise DiffError(f"unknown diff op {op!r}")
+    return value
+
+
+def _child(container: Any, key: Any, edit: Any) -> Any:
+    try:
+        if isinstance(container, list):
+            if not isinstance(key, int) or key < 0:
+                raise DiffError(f"bad list index {key!r} in {edit!r}")
+            return container[key]
+        if isinstance(container, dict):
+            return container[key]
+    except (IndexError, KeyError):
+        raise DiffError(f"path {edit[1]!r} does not exist") from None
+    raise DiffError(f"cannot index a {type(container).__name__} in {edit!r}")
+
+
+def _set(container: Any, key: Any, new: Any, edit: Any) -> None:
+    if isinstance(container, list):
+        if not isinstance(key, int) or not 0 <= key < len(container):
+            raise DiffError(f"bad list index {key!r} in {edit!r}")
+        container[key] = new
+    elif isinstance(container, dict):
+        container[key] = new
+    else:
+        raise DiffError(f"cannot set into a {type(container).__name__} in {edit!r}")
+
+
+def _concat(old: Any, new: Any, edit: Any) -> Any:
+    if isinstance(old, str) and isinstance(new, str):
+        return old + new
+    if isinstance(old, list) and isinstance(new, list):
+        old.extend(new)
+        return old
+    raise DiffError(f"append of {type(new).__name__} to {type(old).__name__} in {edit!r}")

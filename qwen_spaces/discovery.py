@@ -1,0 +1,181 @@
+"""Reading a Space's live API from ``/config`` and checking it against the catalog.
+
+The pinned values in the catalog are used only when ``/config`` cannot be read as a Gradio
+config; when it can, what it says wins, and a live layout that no longer fits the catalog
+(missing endpoint, different inputs) is an error naming the Space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .catalog import InputRole, SpaceSpec
+from .errors import SpaceProtocolError
+
+__all__ = ["SpaceAPI", "parse_config", "pinned_api"]
+
+_DIFF_PROTOCOLS = {"sse_v2", "sse_v2.1", "sse_v3"}
+_QUEUE_PROTOCOLS = {"sse_v1", *_DIFF_PROTOCOLS}
+
+
+@dataclass(frozen=True)
+class SpaceAPI:
+    """Everything the transport needs to call one endpoint of one Space."""
+
+    space: str
+    root: str
+    api_prefix: str
+    protocol: str
+    version: str | None
+    api_name: str
+    fn_index: int
+    trigger_id: int | None
+    input_roles: tuple[InputRole | None, ...]
+    history_format: str | None
+    history_item: str
+    reply_output: int
+    reply_kind: str
+    diffs: bool
+    use_queue: bool
+    call_allowed: bool
+    max_file_size: int | None
+    source: str  # "config" or "pinned"
+
+    def url(self, route: str) -> str:
+        return f"{self.root}{self.api_prefix}/{route.lstrip('/')}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "space": self.space, "root": self.root, "gradio_version": self.version,
+            "protocol": self.protocol, "api_prefix": self.api_prefix or "(none)",
+            "endpoint": f"/{self.api_name}", "fn_index": self.fn_index,
+            "trigger_id": self.trigger_id, "inputs": [r or "state" for r in self.input_roles],
+            "history_format": self.history_format, "source": self.source,
+        }
+
+
+def pinned_api(spec: SpaceSpec, base_url: str) -> SpaceAPI:
+    return SpaceAPI(
+        space=spec.space_id, root=base_url, api_prefix=spec.api_prefix, protocol="sse_v3",
+        version=None, api_name=spec.api_name, fn_index=spec.fn_index,
+        trigger_id=spec.trigger_id, input_roles=spec.inputs,
+        history_format=spec.history_format or ("tuples" if spec.supports_history else None),
+        history_item=spec.history_item, reply_output=spec.reply_output,
+        reply_kind=spec.reply_kind, diffs=True, use_queue=True, call_allowed=spec.api_open,
+        max_file_size=None, source="pinned",
+    )
+
+
+def parse_config(spec: SpaceSpec, base_url: str, config: dict[str, Any]) -> SpaceAPI:
+    """Build the :class:`SpaceAPI` from a ``/config`` document; raise if it no longer fits."""
+    space = spec.space_id
+    version = config.get("version")
+    version = str(version) if version is not None else None
+    protocol = str(config.get("protocol") or "ws")
+    if protocol not in _QUEUE_PROTOCOLS:
+        raise SpaceProtocolError(
+            f"{space} speaks Gradio protocol {protocol!r} (Gradio {version or '3.x'}), which "
+            "this client does not support (it needs Gradio >= 4.9)", space=space)
+    deps = config.get("dependencies")
+    components = config.get("components")
+    if not isinstance(deps, list) or not isinstance(components, list):
+        raise SpaceProtocolError(f"{space}: /config has no dependencies/components", space=space)
+    by_id = {c.get("id"): c for c in components if isinstance(c, dict)}
+
+    found = None
+    for pos, dep in enumerate(deps):
+        if isinstance(dep, dict) and str(dep.get("api_name") or "").lstrip("/") == spec.api_name:
+            found = (pos, dep)
+            break
+    if found is None:
+        names = sorted({str(d.get("api_name")) for d in deps
+                        if isinstance(d, dict) and d.get("api_name")})
+        raise SpaceProtocolError(
+            f"{space} no longer has the endpoint /{spec.api_name} (it has: "
+            f"{', '.join('/' + n for n in names) or 'none'}). The Space changed its API; "
+            "update qwen-spaces or report it.", space=space)
+    pos, dep = found
+    fn_index = dep.get("id", pos)
+    targets = dep.get("targets") or []
+    trigger_id = targets[0][0] if targets and isinstance(targets[0], list) else None
+
+    roles: list[InputRole | None] = []
+    wanted = list(spec.inputs)
+    history_format = None
+    for cid in dep.get("inputs", []):
+        comp = by_id.get(cid, {})
+        if comp.get("type") == "state":
+            roles.append(None)
+            continue
+        if not wanted:
+            roles.append("extra")  # type: ignore[arg-type]
+            continue
+        role = wanted.pop(0)
+        if role == "history":
+            if comp.get("type") != "chatbot":
+                raise _mismatch(spec, dep, by_id, f"input {len(roles)} is a "
+                                f"{comp.get('type')!r}, expected the chatbot")
+            history_format = _chatbot_format(comp, version)
+        roles.append(role)
+    if wanted or "extra" in roles:
+        raise _mismatch(spec, dep, by_id, "the number of inputs changed")
+
+    outputs = dep.get("outputs", [])
+    if spec.reply_output >= len(outputs):
+        raise _mismatch(spec, dep, by_id, "the answer output is missing")
+    out_type = by_id.get(outputs[spec.reply_output], {}).get("type")
+    if spec.reply_kind == "chatbot" and out_type != "chatbot":
+        raise _mismatch(spec, dep, by_id, f"output {spec.reply_output} is a {out_type!r}")
+
+    return SpaceAPI(
+        space=space, root=_root(base_url, config.get("root")),
+        api_prefix=str(config.get("api_prefix") or "").rstrip("/"), protocol=protocol,
+        version=version, api_name=spec.api_name, fn_index=int(fn_index),
+        trigger_id=trigger_id, input_roles=tuple(roles), history_format=history_format,
+        history_item=spec.history_item, reply_output=spec.reply_output,
+        reply_kind=spec.reply_kind,
+        diffs=protocol in _DIFF_PROTOCOLS and dep.get("connection") != "stream",
+        use_queue=dep.get("queue") is not False and config.get("enable_queue", True) is not False,
+        call_allowed=spec.api_open and bool(dep.get("api_name")),
+        max_file_size=config.get("max_file_size") if isinstance(
+            config.get("max_file_size"), int) else None,
+        source="config",
+    )
+
+
+def _chatbot_format(comp: dict[str, Any], version: str | None) -> str:
+    major = _major(version)
+    if major is not None and major >= 6:
+        return "parts"
+    kind = (comp.get("props") or {}).get("type")
+    return "messages" if kind == "messages" else "tuples"
+
+
+def _major(version: str | None) -> int | None:
+    try:
+        return int(str(version).split(".")[0])
+    except (TypeError, ValueError):
+        return None
+
+
+def _root(base_url: str, root: object) -> str:
+    """Use the server's ``root`` only when it is the same origin as what we were given.
+
+    (On Spaces it can pin a replica: ``https://x.hf.space/--replicas/ab12c``.)
+    """
+    if isinstance(root, str) and root:
+        a, b = urlsplit(base_url), urlsplit(root)
+        if (a.scheme, a.netloc) == (b.scheme, b.netloc):
+            return root.rstrip("/")
+    return base_url
+
+
+def _mismatch(spec: SpaceSpec, dep: dict[str, Any], by_id: dict[Any, Any], why: str) -> \
+        SpaceProtocolError:
+    live = [by_id.get(c, {}).get("type", "?") for c in dep.get("inputs", [])]
+    return SpaceProtocolError(
+        f"{spec.space_id}: the live /{spec.api_name} endpoint no longer matches the catalog "
+        f"({why}; live inputs: {live}, catalog expects: {list(spec.inputs)}). The Space "
+        "changed its API; update qwen-spaces or report it.", space=spec.space_id)

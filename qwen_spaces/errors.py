@@ -1,0 +1,145 @@
+"""The exceptions a caller of a Qwen Space can meet.
+
+Every failure ends in one of these (or a ``ValueError`` for bad input, raised before any
+request). Messages say what happened and what to do; none of them carries the HF token.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "QueueFullError",
+    "QuotaExceededError",
+    "SpaceAppError",
+    "SpaceError",
+    "SpaceProtocolError",
+    "SpaceTimeoutError",
+    "SpaceUnavailableError",
+]
+
+
+class SpaceError(Exception):
+    """Base class: something went wrong talking to (or inside) a Space."""
+
+    #: Whether retrying the same request later can succeed.
+    retryable: bool = False
+
+    def __init__(self, message: str, *, space: str | None = None) -> None:
+        super().__init__(message)
+        self.space = space
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Keep errors picklable (multiprocessing, LangChain tracing) despite keyword args.
+        return (_rebuild, (type(self), self.__dict__, self.args))
+
+
+def _rebuild(
+    cls: type[SpaceError], state: dict[str, object], args: tuple[object, ...]
+) -> SpaceError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
+
+class SpaceAppError(SpaceError):
+    """The Space's own code raised (``gr.Error`` or a hidden exception)."""
+
+    def __init__(self, message: str, *, space: str | None = None, title: str | None = None) -> None:
+        super().__init__(message, space=space)
+        self.title = title
+
+
+class QuotaExceededError(SpaceAppError):
+    """ZeroGPU quota exhausted. ``retry_after`` is the wait in seconds the Space named, if any."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        space: str | None = None,
+        title: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, space=space, title=title)
+        self.retry_after = retry_after
+
+
+class QueueFullError(SpaceError):
+    """The Space's queue refused the job (HTTP 503 'Queue is full')."""
+
+    retryable = True
+
+
+class SpaceUnavailableError(SpaceError):
+    """The Space is not serving: asleep, building, paused, crashed, or not a Gradio app here.
+
+    ``stage`` is the Hub runtime stage when it is known (``SLEEPING``, ``BUILDING``, ...).
+    """
+
+    retryable = True
+
+    def __init__(
+        self, message: str, *, space: str | None = None, stage: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, space=space)
+        self.stage = stage
+        self.status = status
+
+
+class SpaceProtocolError(SpaceError):
+    """The Space answered, but not in the Gradio protocol we expect (or its API changed)."""
+
+
+class SpaceTimeoutError(SpaceError, TimeoutError):
+    """A connect, queue-wait or idle timeout expired. ``phase`` names which."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, space: str | None = None, phase: str = "idle") -> None:
+        super().__init__(message, space=space)
+        self.phase = phase
+
+
+_RETRY_RE = re.compile(r"try again in (\d+):(\d{1,2}):(\d{1,2})", re.IGNORECASE)
+_QUOTA_RE = re.compile(r"exceeded your .*quota|reached its gpu limit|zerogpu runs limit", re.I)
+
+
+def clean_app_message(raw: object) -> str | None:
+    """Gradio 4 wraps ``gr.Error`` text in quotes (it sends ``repr``); strip one pair."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return text or None
+
+
+def app_error(raw: object, *, space: str, title: object = None) -> SpaceAppError:
+    """Classify an error reported by the Space's code (quota vs. anything else)."""
+    message = clean_app_message(raw)
+    title_s = title if isinstance(title, str) else None
+    if message is None:
+        return SpaceAppError(
+            f"{space}: the Space's code failed without saying why (it hides exception text). "
+            "Try again later, or with a shorter conversation.",
+            space=space,
+            title=title_s,
+        )
+    if _QUOTA_RE.search(message) or (title_s or "").lower().startswith("zerogpu quota"):
+        match = _RETRY_RE.search(message)
+        retry_after = None
+        if match:
+            h, m, s = (int(g) for g in match.groups())
+            retry_after = float(h * 3600 + m * 60 + s)
+        return QuotaExceededError(
+            f"{space}: {message} (pass an HF token for more quota, or wait and retry)",
+            space=space,
+            title=title_s,
+            retry_after=retry_after,
+        )
+    return SpaceAppError(f"{space}: {message}", space=space, title=title_s)

@@ -1,0 +1,96 @@
+"""What a streaming call yields: text deltas, plus status a UI may show while it waits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Finished",
+    "ProcessStarted",
+    "ProgressUpdate",
+    "QueuePosition",
+    "SpaceLog",
+    "StreamEvent",
+    "TextDelta",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    @property
+    def kind(self) -> str:
+        return _KINDS[type(self)]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["kind"] = self.kind
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta(StreamEvent):
+    """New answer text. ``replaced`` > 0 only when the Space rewrote text it had sent:
+    drop that many trailing characters of what you have, then append ``text``."""
+
+    text: str
+    replaced: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePosition(StreamEvent):
+    """Waiting in the Space's queue. ``position`` is 1-based (1 = next to run)."""
+
+    position: int | None
+    queue_size: int | None
+    eta: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStarted(StreamEvent):
+    """A worker picked the job up; ``eta`` is the Space's average run time, if known."""
+
+    eta: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressUpdate(StreamEvent):
+    """``gr.Progress`` steps: dicts with ``index``, ``length``, ``unit``, ``progress``, ``desc``."""
+
+    steps: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceLog(StreamEvent):
+    """``gr.Info``/``gr.Warning`` from the Space; ZeroGPU waits arrive this way."""
+
+    level: str
+    message: str
+    title: str | None = None
+
+    @property
+    def zerogpu_wait(self) -> bool:
+        return "waiting for a gpu" in self.message.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Finished(StreamEvent):
+    """Always last on success: the Space's final answer text, exactly."""
+
+    text: str
+    finish_reason: str = "stop"
+    event_id: str | None = None
+    space_id: str | None = None
+    model: str | None = None
+    duration: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_KINDS: dict[type, str] = {
+    TextDelta: "text",
+    QueuePosition: "queue",
+    ProcessStarted: "started",
+    ProgressUpdate: "progress",
+    SpaceLog: "log",
+    Finished: "finished",
+}

@@ -1,0 +1,173 @@
+"""One job's Gradio messages -> stream events. Pure: no I/O, so captures replay through it.
+
+``JobProtocol.handle`` takes queue messages (``queue/data`` frames, already JSON-decoded);
+``handle_call`` takes ``/call`` SSE events. ``process_completed`` is always taken as the
+truth: diffs that do not apply (Gradio's known shrinking-list bugs) are skipped until then.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .diff import DiffError
+from .discovery import SpaceAPI
+from .errors import (
+    QueueFullError,
+    SpaceAppError,
+    SpaceProtocolError,
+    SpaceUnavailableError,
+    app_error,
+)
+from .events import (
+    Finished,
+    ProcessStarted,
+    ProgressUpdate,
+    QueuePosition,
+    SpaceLog,
+    StreamEvent,
+)
+from .reply import ReplyTracker
+from .sse import SSEEvent
+
+__all__ = ["JobProtocol"]
+
+
+class JobProtocol:
+    __slots__ = ("_broken", "_first", "api", "completed", "event_id", "final", "model",
+                 "started", "tracker")
+
+    def __init__(self, api: SpaceAPI, *, model: str, placeholders: tuple[str, ...] = ()) -> None:
+        self.api = api
+        self.model = model
+        self.event_id: str | None = None
+        self.tracker = ReplyTracker(api.reply_kind, placeholders)
+        self.started = False
+        self.completed = False
+        self.final: Finished | None = None
+        self._first = True
+        self._broken = False
+
+    # -- queue protocol ---------------------------------------------------------------
+    def handle(self, msg: Any) -> list[StreamEvent]:
+        if not isinstance(msg, dict):
+            raise SpaceProtocolError(f"{self.api.space}: stream frame is not a JSON object",
+                                     space=self.api.space)
+        kind = msg.get("msg")
+        eid = msg.get("event_id")
+        if eid is not None and self.event_id is not None and eid != self.event_id:
+            return []  # another job on the same session stream
+        if kind == "process_generating" or kind == "process_streaming":
+            self.started = True
+            return self._generating(msg, diff=kind == "process_generating")
+        if kind == "heartbeat":
+            return []
+        if kind == "process_completed":
+            return self._completed(msg)
+        if kind == "estimation":
+            rank, size = msg.get("rank"), msg.get("queue_size")
+            return [QueuePosition(rank + 1 if isinstance(rank, int) else None,
+                                  size if isinstance(size, int) else None,
+                                  _num(msg.get("rank_eta")))]
+        if kind == "process_starts":
+            self.started = True
+            return [ProcessStarted(_num(msg.get("eta")))]
+        if kind == "progress":
+            steps = msg.get("progress_data") or []
+            return [ProgressUpdate(tuple(s for s in steps if isinstance(s, dict)))]
+        if kind == "log":
+            title = msg.get("title")
+            return [SpaceLog(str(msg.get("level") or "info"), str(msg.get("log") or ""),
+                             title if isinstance(title, str) else None)]
+        if kind == "close_stream":
+            if not self.completed:
+                raise SpaceUnavailableError(
+                    f"{self.api.space} closed the stream before the answer was complete; "
+                    "try again", space=self.api.space)
+            return []
+        if kind == "queue_full":
+            raise QueueFullError(f"{self.api.space}: the queue is full; try again later",
+                                 space=self.api.space)
+        if kind == "unexpected_error":
+            raise SpaceUnavailableError(
+                f"{self.api.space} lost the job ({msg.get('message') or 'unexpected error'}); "
+                "try again", space=self.api.space)
+        return []  # unknown message types are for newer clients; ignore them
+
+    def _generating(self, msg: dict[str, Any], *, diff: bool) -> list[StreamEvent]:
+        value = self._reply_value(msg)
+        if self._first or not diff or not self.api.diffs:
+            self._first = False
+            self._broken = False
+            return list(self.tracker.full(value))
+        if self._broken:
+            return []
+        try:
+            return list(self.tracker.edits(value))
+        except DiffError:
+            self._broken = True  # wait for process_completed, which carries the full value
+            return []
+
+    def _completed(self, msg: dict[str, Any]) -> list[StreamEvent]:
+        self.completed = True
+        output = msg.get("output")
+        if not isinstance(output, dict):
+            output = {}
+        if not msg.get("success", False) or "error" in output:
+            raise app_error(output.get("error"), space=self.api.space, title=output.get("title"))
+        if "data" not in output:
+            raise SpaceAppError(
+                f"{self.api.space} cancelled the job before it finished (someone cancelled it, "
+                "or the Space restarted); try again", space=self.api.space, title="cancelled")
+        return self._finish(self._reply_value(msg), output.get("duration"))
+
+    def _finish(self, value: Any, duration: Any = None) -> list[StreamEvent]:
+        if value is None and not self.tracker.has_value:
+            raise SpaceProtocolError(
+                f"{self.api.space} finished without an answer in output {self.api.reply_output}",
+                space=self.api.space)
+        events: list[StreamEvent] = list(self.tracker.full(value))
+        self.completed = True
+        self.final = Finished(text=self.tracker.text, event_id=self.event_id,
+                              space_id=self.api.space, model=self.model,
+                              duration=_num(duration))
+        events.append(self.final)
+        return events
+
+    def _reply_value(self, msg: dict[str, Any]) -> Any:
+        output = msg.get("output")
+        data = output.get("data") if isinstance(output, dict) else None
+        return self._pick(data)
+
+    def _pick(self, data: Any) -> Any:
+        idx = self.api.reply_output
+        if not isinstance(data, list) or len(data) <= idx:
+            raise SpaceProtocolError(
+                f"{self.api.space}: expected at least {idx + 1} outputs, got "
+                f"{type(data).__name__}", space=self.api.space)
+        return data[idx]
+
+    # -- /call protocol -----------------------------------------------------------------
+    def handle_call(self, event: SSEEvent) -> list[StreamEvent]:
+        if event.event == "heartbeat":
+            return []
+        try:
+            data = json.loads(event.data) if event.data else None
+        except ValueError:
+            raise SpaceProtocolError(f"{self.api.space}: malformed /call frame",
+                                     space=self.api.space) from None
+        if event.event == "generating":
+            self.started = True
+            return list(self.tracker.full(self._pick(data)))
+        if event.event == "complete":
+            return self._finish(self._pick(data))
+        if event.event == "error":
+            self.completed = True
+            if isinstance(data, dict):
+                raise app_error(data.get("error"), space=self.api.space, title=data.get("title"))
+            raise app_error(data if isinstance(data, str) else None, space=self.api.space)
+        return []
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None

@@ -1,0 +1,175 @@
+"""Turning a Space's output value (and its diffs) into exact answer-text deltas.
+
+Only the output that holds the answer is tracked. The answer is the text of the reply
+at the end of the chatbot (the assistant messages after the last user message, joined by a
+blank line; or the last pair's bot side; or a plain text output).
+
+Cost stays linear in the reply: an ``append`` edit on the leaf the answer grows at is the
+delta itself, so it is queued as a piece instead of rebuilding the string; the tree is only
+brought up to date when some other edit touches it (rare: a new message, a replace).
+
+Exactness: with append-only streams (all chat Spaces) the deltas concatenate to the final
+text. Texts listed as placeholders in the catalog ("Thinking...") are never emitted. If the
+Space rewrites text already sent, the delta says how many characters it replaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .diff import DiffError, apply_edit
+from .events import TextDelta
+
+__all__ = ["ReplyTracker", "extract_reply"]
+
+SEPARATOR = "\n\n"
+Path = list[Any]
+
+
+def extract_reply(value: Any, kind: str) -> tuple[str, Path | None]:
+    """Return (answer text, path of the leaf where appends extend it, or None)."""
+    leaves: list[tuple[str, Path | None]] = []
+    if kind == "text":
+        _leaves(value, [], leaves)
+    elif isinstance(value, list) and value:
+        last = value[-1]
+        if isinstance(last, (list, tuple)):  # tuples chatbot: [user, bot] pairs
+            start = len(value) - 1
+            while start > 0 and _is_pair(value[start]) and value[start][0] is None \
+                    and _is_pair(value[start - 1]):
+                start -= 1
+            for i in range(start, len(value)):
+                if _is_pair(value[i]) and len(value[i]) > 1:
+                    _leaves(value[i][1], [i, 1], leaves)
+        else:  # messages chatbot: trailing assistant messages
+            start = len(value)
+            while start > 0 and isinstance(value[start - 1], dict) \
+                    and value[start - 1].get("role") == "assistant":
+                start -= 1
+            for i in range(start, len(value)):
+                _leaves(value[i].get("content"), [i, "content"], leaves)
+    texts = [t for t, _ in leaves if t]
+    text = SEPARATOR.join(texts)
+    leaf = None
+    if leaves:
+        last_text, last_path = leaves[-1]
+        if last_text or not texts:
+            leaf = last_path
+    return text, leaf
+
+
+def _is_pair(x: Any) -> bool:
+    return isinstance(x, (list, tuple))
+
+
+def _leaves(item: Any, path: Path, out: list[tuple[str, Path | None]]) -> None:
+    if isinstance(item, str):
+        out.append((item, path))
+    elif isinstance(item, dict):
+        if isinstance(item.get("text"), str):
+            out.append((item["text"], [*path, "text"]))
+        elif "content" in item:
+            _leaves(item["content"], [*path, "content"], out)
+    elif isinstance(item, list):
+        for i, part in enumerate(item):
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                out.append((part["text"], [*path, i, "text"]))
+
+
+class ReplyTracker:
+    """State of one job's answer output; feed it frames, get :class:`TextDelta` lists."""
+
+    __slots__ = ("_emitted", "_kind", "_leaf", "_pending", "_placeholders",
+                 "_value", "has_value")
+
+    def __init__(self, kind: str, placeholders: Sequence[str] = ()) -> None:
+        self._kind = kind
+        self._placeholders = frozenset(p.strip() for p in placeholders)
+        self._value: Any = None
+        self._leaf: Path | None = None
+        self._pending: list[str] = []
+        self._emitted: list[str] = []
+        self.has_value = False
+
+    @property
+    def text(self) -> str:
+        """Everything emitted so far (the answer as the consumer has it)."""
+        if len(self._emitted) > 1:
+            self._emitted[:] = ["".join(self._emitted)]
+        return self._emitted[0] if self._emitted else ""
+
+    def full(self, value: Any) -> list[TextDelta]:
+        """A full output value (first frame, non-diff protocols, or the final frame)."""
+        self._value = value
+        self._pending.clear()
+        self.has_value = True
+        return self._resync()
+
+    def edits(self, edits: Sequence[Any]) -> list[TextDelta]:
+        """Diff edits for the answer output. Raises :class:`DiffError` if they do not fit."""
+        if not edits:
+            return []
+        fast: list[str] = []
+        touched = False
+        for edit in edits:
+            if (not touched and self._leaf is not None and type(edit) is list
+                    and len(edit) == 3 and edit[0] == "append" and edit[1] == self._leaf
+                    and isinstance(edit[2], str)):
+                fast.append(edit[2])
+                continue
+            if not touched:
+                self._pending.extend(fast)
+                self._materialise()
+                touched = True
+            self._value = apply_edit(self._value, edit)
+        if touched:
+            return self._resync()
+        self._pending.extend(fast)
+        delta = "".join(fast)
+        return [self._emit(delta)] if delta else []
+
+    def _materialise(self) -> None:
+        if self._pending and self._leaf is not None:
+            extra = "".join(self._pending)
+            if not self._leaf:
+                self._value = self._value + extra
+            else:
+                parent = self._value
+                for key in self._leaf[:-1]:
+                    parent = parent[key]
+                parent[self._leaf[-1]] = parent[self._leaf[-1]] + extra
+        self._pending.clear()
+
+    def _resync(self) -> list[TextDelta]:
+        try:
+            text, self._leaf = extract_reply(self._value, self._kind)
+        except (TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise DiffError(f"answer output has an unexpected shape: {exc}") from exc
+        if text.strip() in self._placeholders:
+            text = ""
+            self._leaf = None  # appends to a placeholder must be re-read, not streamed
+        old = self.text
+        if text == old:
+            return []
+        if text.startswith(old):
+            return [self._emit(text[len(old):])]
+        common = _common_prefix(old, text)
+        self._emitted = [text]
+        return [TextDelta(text[common:], replaced=len(old) - common)]
+
+    def _emit(self, delta: str) -> TextDelta:
+        self._emitted.append(delta)
+        return TextDelta(delta)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    lo, hi = 0, n
+    while lo < hi:  # binary search on slices: C-speed compares, O(n log n) worst case
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -1,0 +1,89 @@
+"""Server-sent-events decoding, independent of the network.
+
+Feed it bytes as they arrive, in any chunking; it returns complete events. There is no
+line-length limit (a 4 MB ``data:`` line is fine) and the work is linear in the bytes fed:
+the scan for the frame separator resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "SSEEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    event: str
+    data: str
+
+
+class SSEDecoder:
+    __slots__ = ("_buf", "_scan")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._scan = 0
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        buf = self._buf
+        buf += chunk
+        events: list[SSEEvent] = []
+        start = 0
+        while True:
+            end, sep_len = self._find_separator(buf, max(self._scan, start))
+            if end < 0:
+                break
+            event = _parse_block(bytes(buf[start:end]))
+            if event is not None:
+                events.append(event)
+            start = end + sep_len
+            self._scan = start
+        if start:
+            del buf[:start]
+            self._scan = max(0, self._scan - start)
+        # Next time, resume a few bytes back so a separator split across chunks is found.
+        self._scan = max(0, len(buf) - 3)
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream: a final block without its blank line still counts."""
+        if not self._buf.strip():
+            self._buf.clear()
+            return []
+        event = _parse_block(bytes(self._buf))
+        self._buf.clear()
+        self._scan = 0
+        return [event] if event is not None else []
+
+    @staticmethod
+    def _find_separator(buf: bytearray, start: int) -> tuple[int, int]:
+        # Gradio uses "\n\n"; the SSE spec also allows CRLF and CR line endings.
+        n = buf.find(b"\n\n", start)
+        if n >= 0 and b"\r" not in buf[start:n]:
+            return n, 2
+        best, best_len = n, 2
+        for sep in (b"\r\n\r\n", b"\r\r"):
+            m = buf.find(sep, start)
+            if m >= 0 and (best < 0 or m < best):
+                best, best_len = m, len(sep)
+        return best, best_len
+
+
+def _parse_block(block: bytes) -> SSEEvent | None:
+    text = block.decode("utf-8", errors="replace")
+    event = "message"
+    data: list[str] = []
+    for line in text.splitlines():
+        if not line or line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    if not data and event == "message":
+        return None
+    return SSEEvent(event, "\n".join(data))
