@@ -7,9 +7,12 @@ the scan for the frame separator resumes where it stopped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["SSEDecoder", "SSEEvent"]
+
+_LINES = re.compile(r"\r\n|\r|\n")  # not str.splitlines: it also splits on \f, \u2028...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ def _parse_block(block: bytes) -> SSEEvent | None:
     text = block.decode("utf-8", errors="replace")
     event = "message"
     data: list[str] = []
-    for line in text.splitlines():
+    for line in _LINES.split(text):
         if not line or line.startswith(":"):
             continue
         name, _, value = line.partition(":")
