@@ -114,7 +114,7 @@ def parse_config(spec: SpaceSpec, base_url: str, config: dict[str, Any]) -> Spac
             continue
         role = wanted.pop(0)
         if role == "history":
-            if comp.get("type") != "chatbot":
+            if "chatbot" not in str(comp.get("type")):  # subclasses keep "chatbot" in name
                 raise _mismatch(spec, dep, by_id, f"input {len(roles)} is a "
                                 f"{comp.get('type')!r}, expected the chatbot")
             history_format = _chatbot_format(comp, version)

@@ -110,7 +110,7 @@ def test_bad_conversations_are_rejected(msgs: list[dict[str, object]], match: st
 
 
 def test_image_rules() -> None:
-    with pytest.raises(ValueError, match="text-only model.*qvq-72b"):
+    with pytest.raises(ValueError, match=r"text-only model.*qvq-72b"):
         chat("qwen-2.5", [{"role": "user", "content": "what?", "images": [TINY_PNG]}])
     with pytest.raises(ValueError, match="at most 1 image"):
         chat("qvq-72b", [{"role": "user", "content": "what?", "images": [TINY_PNG, TINY_PNG]}])

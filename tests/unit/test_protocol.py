@@ -203,7 +203,10 @@ def server_frames(values: list[list[Any]]) -> list[dict[str, Any]]:
     """process_generating frames exactly as Gradio builds them: first full, then diffs."""
     frames, prev = [], None
     for v in values:
-        data = copy.deepcopy(v) if prev is None else [gradio_diff(p, n) for p, n in zip(prev, v)]
+        if prev is None:
+            data = copy.deepcopy(v)
+        else:
+            data = [gradio_diff(p, n) for p, n in zip(prev, v, strict=True)]
         frames.append({"msg": "process_generating", "event_id": "e",
                        "output": {"data": data}, "success": True})
         prev = copy.deepcopy(v)

@@ -19,7 +19,7 @@ STREAMS = [("6.31.0", "data_stream.txt"), ("4.44.1", "data_stream.txt"),
 
 def feed_all(data: bytes, cuts: list[int]) -> list[SSEEvent]:
     dec, out, prev = SSEDecoder(), [], 0
-    for cut in sorted(set(cuts)) + [len(data)]:
+    for cut in [*sorted(set(cuts)), len(data)]:
         out += dec.feed(data[prev:cut])
         prev = cut
     return out + dec.flush()
@@ -69,6 +69,7 @@ def test_four_megabyte_frame_in_small_chunks() -> None:
 
 def test_comments_multiline_data_and_unterminated_tail() -> None:
     dec = SSEDecoder()
-    assert dec.feed(b": keepalive\n\ndata: a\ndata: b\n\ndata: tail") == [SSEEvent("message", "a\nb")]
+    events = dec.feed(b": keepalive\n\ndata: a\ndata: b\n\ndata: tail")
+    assert events == [SSEEvent("message", "a\nb")]
     assert dec.flush() == [SSEEvent("message", "tail")]
     assert dec.flush() == []

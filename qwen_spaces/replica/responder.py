@@ -1,0 +1,143 @@
+"""The deterministic stand-in for the model behind every replica Space.
+
+It never pretends to be Qwen: each reply starts by naming the local replica and then lists
+what the Space received, one ``key: value`` line each, in this order (a line only when the
+Space has that input)::
+
+    [local replica of Qwen/Qwen2.5 (qwen-2.5) - not a real model]
+    system: <system prompt, verbatim>
+    history_turns: <user/assistant pairs in the history input>
+    variant: <size radio value>
+    image: <PIL format> <W>x<H> sha256:<first 12 hex of the file's sha256> | no image
+    query: <query, verbatim>
+
+A query starting with a directive switches scenario (see ``DIRECTIVES``). Replies stream as
+cumulative text, a small piece per step, ``token_delay`` seconds apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import gradio as gr
+
+from .compat import make_error
+from .directives import DIRECTIVES
+
+__all__ = [
+    "DIRECTIVES",
+    "QUOTA_MESSAGE",
+    "QUOTA_TITLE",
+    "Received",
+    "header",
+    "reply_stream",
+]
+
+QUOTA_MESSAGE = (
+    "You have exceeded your ZeroGPU quota (60s requested vs. 12s left). Try again in 0:10:00."
+)
+QUOTA_TITLE = "ZeroGPU quota exceeded"
+MID_STREAM_ERROR = "replica: simulated failure mid-stream"
+PLACEHOLDER = "Thinking..."
+
+
+_LONG_CHUNK = 16 * 1024
+_ECHO_PIECE = 3
+_WORD = re.compile(r"\s*\S+|\s+")
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the Space's handler got, ready to be reflected in the reply."""
+
+    space_id: str
+    name: str
+    query: str
+    system: str | None = None
+    history_turns: int | None = None
+    variant: str | None = None
+    image: str | None = None  # already described, e.g. "PNG 4x3 sha256:…" or "no image"
+
+
+def header(received: Received) -> str:
+    lines = [f"[local replica of {received.space_id} ({received.name}) - not a real model]"]
+    for key in ("system", "history_turns", "variant", "image"):
+        value = getattr(received, key)
+        if value is not None:
+            lines.append(f"{key}: {value}")
+    lines.append(f"query: {received.query}")
+    return "\n".join(lines)
+
+
+def _pieces(text: str, size: int | None = None) -> list[str]:
+    """Split into streaming pieces: words (with their leading space) or fixed-size slices."""
+    if size is None:
+        return _WORD.findall(text)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _long_text(n: int, label: str) -> str:
+    filler = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\n"
+    head = f"{label} long reply of {n} bytes\n"
+    body = head + filler * (n // len(filler) + 1)
+    return body[:n]
+
+
+async def reply_stream(
+    received: Received,
+    token_delay: float,
+    progress: Callable[..., object] | None = None,
+) -> AsyncIterator[str]:
+    """Yield the cumulative reply text after each piece; raise for the error scenarios."""
+    query = received.query
+    command, _, rest = query.partition(" ")
+    args = rest.split()
+    text = header(received)
+
+    async def stream(pieces: list[str], start: str = "", delay: float = token_delay,
+                     ) -> AsyncIterator[str]:
+        acc = start
+        for piece in pieces:
+            acc += piece
+            yield acc
+            await asyncio.sleep(delay)
+
+    if command == "/quota":
+        raise make_error(QUOTA_MESSAGE, title=QUOTA_TITLE)
+    if command == "/crash":
+        raise RuntimeError("replica: simulated crash")
+    if command == "/echo":
+        async for acc in stream(_pieces(query[len("/echo "):], _ECHO_PIECE)):
+            yield acc
+        return
+    if command == "/long":
+        n = int(args[0]) if args else 1024 * 1024
+        async for acc in stream(_pieces(_long_text(n, text.split("\n", 1)[0]), _LONG_CHUNK)):
+            yield acc
+        return
+    if command == "/error-mid":
+        async for acc in stream(_pieces(text)[:5]):
+            yield acc
+        raise make_error(MID_STREAM_ERROR)
+    if command == "/rewrite":
+        yield PLACEHOLDER
+        await asyncio.sleep(max(token_delay, 0.05))
+    if command == "/log":
+        gr.Info("replica: info message")
+        gr.Warning("replica: warning message")
+        for step in range(3):
+            if progress is not None:
+                progress((step, 3), desc="replica working")
+            await asyncio.sleep(token_delay)
+    acc = ""
+    async for acc in stream(_pieces(text)):
+        yield acc
+    if command == "/slow":
+        n = int(args[0]) if args else 5
+        delay = float(args[1]) if len(args) > 1 else 0.5
+        ticks = [f"\ntick {i}" for i in range(n)]
+        async for text in stream(ticks, start=acc, delay=delay):
+            yield text

@@ -1,0 +1,72 @@
+"""``qwen-spaces serve``: run the replica Spaces locally until Ctrl-C.
+
+Point any client (this package, gradio_client, curl) at the printed base URLs to try the
+protocol without Hugging Face. Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from qwen_spaces.catalog import CATALOG, resolve_model
+
+from .directives import DIRECTIVES
+from .process import ReplicaSet, ReplicaStartError
+
+__all__ = ["build_parser", "serve"]
+
+
+def build_parser(prog: str = "qwen-spaces serve") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Serve local replicas of the Qwen Spaces (real Gradio, fake "
+                               "model) on 127.0.0.1.")
+    parser.add_argument("--model", action="append", metavar="NAME",
+                        help="catalog name or alias; repeatable (default: every Space)")
+    parser.add_argument("--port", type=int, default=0, metavar="START",
+                        help="first port, the next models get START+1, ... (default: free ports)")
+    parser.add_argument("--gradio-python", metavar="PATH",
+                        help="python with the Gradio to use, e.g. .venvs/gradio-4.44.1/bin/python"
+                             " (default: this interpreter)")
+    parser.add_argument("--token-delay", type=float, default=None,
+                        help="seconds between streamed pieces (default 0.01)")
+    parser.add_argument("--max-size", type=int, default=None, help="queue max_size")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="concurrency_limit of each endpoint (default 8)")
+    return parser
+
+
+def serve(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        models = [resolve_model(m).spec.name for m in args.model] if args.model else list(CATALOG)
+    except ValueError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    models = list(dict.fromkeys(models))
+    ports = [args.port + i for i in range(len(models))] if args.port else None
+    replica_set = ReplicaSet(models, python=args.gradio_python, ports=ports,
+                             max_size=args.max_size, concurrency=args.concurrency,
+                             token_delay=args.token_delay)
+    try:
+        with replica_set:
+            for name in models:
+                sys.stdout.write(f"{name:<14} {replica_set.url(name)}\n")
+            sys.stdout.write("directives: " + ", ".join(DIRECTIVES) + "\n"
+                             "stats: <url>/replica/stats   (Ctrl-C to stop)\n")
+            sys.stdout.flush()
+            while replica_set.alive():
+                time.sleep(0.5)
+            sys.stderr.write(f"replica process exited:\n{replica_set.output}\n")
+            return 1
+    except KeyboardInterrupt:
+        return 0
+    except ReplicaStartError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
