@@ -48,6 +48,7 @@ class PreparedChat:
 
 
 def _as_turn(item: Turn | Mapping[str, Any], index: int) -> Turn:
+    role: Any
     if isinstance(item, Turn):
         role, text, images = item.role, item.text, item.images
     elif isinstance(item, Mapping):

@@ -16,7 +16,7 @@ import os
 import random
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +41,7 @@ from .protocol import JobProtocol
 from .sse import SSEDecoder
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
 
+_loads: Callable[[str], Any]
 try:  # orjson ships with Gradio and is ~3x faster on big frames; json is the fallback
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - depends on the environment
@@ -141,7 +142,7 @@ class SpaceClient:
         return ChatJob(choice, chat, base)
 
     def astream(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
-                **kwargs: Any) -> AsyncIterator[StreamEvent]:
+                **kwargs: Any) -> AsyncGenerator[StreamEvent, None]:
         """Stream events for one answer; ends with :class:`Finished`. Validates eagerly."""
         return self.astream_job(self.prepare(model, messages, **kwargs))
 
@@ -173,7 +174,7 @@ class SpaceClient:
         raise SpaceProtocolError("stream ended without an answer", space=job.choice.spec.space_id)
 
     # -- the job, with retries ----------------------------------------------------------
-    async def astream_job(self, job: ChatJob) -> AsyncIterator[StreamEvent]:
+    async def astream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
         spec = job.choice.spec
         attempt = 0
         while True:
@@ -196,7 +197,7 @@ class SpaceClient:
                 await asyncio.sleep(delay * (0.5 + random.random()))
 
     async def _run_once(self, api: SpaceAPI, data: list[Any], job: ChatJob) -> \
-            AsyncIterator[StreamEvent]:
+            AsyncGenerator[StreamEvent, None]:
         space, host = api.space, job.token_host
         proto = JobProtocol(api, model=job.choice.model_name,
                             placeholders=job.choice.spec.placeholders)
@@ -240,7 +241,7 @@ class SpaceClient:
             resp.release()
 
     async def _read(self, resp: aiohttp.ClientResponse, proto: JobProtocol,
-                    api: SpaceAPI) -> AsyncIterator[StreamEvent]:
+                    api: SpaceAPI) -> AsyncGenerator[StreamEvent, None]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.transport.timeouts.queue
         decoder = SSEDecoder()

@@ -270,3 +270,31 @@ def test_pinned_api_matches_catalog() -> None:
     assert (api.fn_index, api.trigger_id, api.api_prefix) == (3, 25, "")
     assert api.input_roles == ("query", "history", "system", "variant")
     assert not api.call_allowed
+
+
+@pytest.mark.parametrize("fmt", ["tuples", "text_dict", "parts", "text"])
+def test_appends_are_not_reparsed(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work per token is the token: the answer is re-extracted only when the shape changes,
+    never once per append (the linear-cost guarantee, counted rather than timed)."""
+    import qwen_spaces.reply as reply
+
+    calls = 0
+    real = reply.extract_reply
+
+    def counting(value: Any, kind: str) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(value, kind)
+
+    monkeypatch.setattr(reply, "extract_reply", counting)
+    api = capture_api("6.31.0", **({"reply_output": 0, "reply_kind": "text"}
+                                  if fmt == "text" else {}))
+    proto = JobProtocol(api, model="m")
+    values, acc = [render(fmt, 2, "x")], "x"
+    for i in range(3000):
+        acc += f" t{i % 7}"
+        values.append(render(fmt, 2, acc))
+    streamed = "".join(e.text for f in server_frames(values) for e in proto.handle(f)
+                       if isinstance(e, TextDelta))
+    assert streamed == acc
+    assert calls <= 3  # first frame, final frame, and nothing per token

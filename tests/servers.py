@@ -1,0 +1,99 @@
+"""A small HTTP front on 127.0.0.1 for faults a real Gradio server cannot be made to produce.
+
+``Front`` forwards every request, byte for byte and streamed, to a real replica. It also
+works as a forward proxy, since it accepts absolute-form request targets. Per-path
+overrides inject a fault (an HTML page, a redirect, a 404 /config) or serve a file. It
+records the headers of every request it sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_HOP = {"host", "content-length", "transfer-encoding", "connection", "proxy-connection",
+        "keep-alive"}
+
+
+class Front:
+    def __init__(self, target: str | None = None,
+                 overrides: dict[str, Handler] | None = None) -> None:
+        self.target = target
+        self.overrides = overrides or {}
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Front:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        self._session = aiohttp.ClientSession(auto_decompress=False)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def headers_for(self, path: str) -> list[dict[str, str]]:
+        return [h for p, h in self.seen if p == path]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append((request.path, {k.lower(): v for k, v in request.headers.items()}))
+        override = self.overrides.get(request.path)
+        if override is not None:
+            return await override(request)
+        assert self._session is not None
+        raw = URL(request.raw_path)
+        if self.target is None and not raw.is_absolute():
+            return web.Response(status=404, text="not found")
+        url = str(raw) if raw.is_absolute() else f"{self.target}{request.path_qs}"  # proxy?
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        async with self._session.request(request.method, url, headers=headers,
+                                         data=await request.read(),
+                                         allow_redirects=False) as upstream:
+            resp = web.StreamResponse(status=upstream.status, headers={
+                k: v for k, v in upstream.headers.items() if k.lower() not in _HOP})
+            await resp.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
+
+
+def html_page(status: int, text: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, text=f"<!DOCTYPE html><html><body>{text}</body>"
+                            "</html>", content_type="text/html")
+    return handler
+
+
+def redirect(location: str, status: int = 307) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, headers={"Location": location})
+    return handler
+
+
+def json_reply(status: int, body: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, text=body, content_type="application/json")
+    return handler
+
+
+def file_reply(data: bytes, content_type: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=data, content_type=content_type)
+    return handler
