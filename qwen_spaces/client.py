@@ -37,6 +37,7 @@ from .errors import (
 )
 from .events import Finished, StreamEvent, TextDelta
 from .images import ImageData, ImageSource, RemoteImage, inspect_image
+from .limits import ReplyLimiter, limit_stream
 from .protocol import JobProtocol
 from .sse import SSEDecoder
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
@@ -141,22 +142,28 @@ class SpaceClient:
                                   or choice.spec.url)
         return ChatJob(choice, chat, base)
 
-    def astream(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
+    def astream(self, model: str, messages: Sequence[Turn | Mapping[str, Any]], *,
+                stop: Sequence[str] | None = None, max_tokens: int | None = None,
                 **kwargs: Any) -> AsyncGenerator[StreamEvent, None]:
-        """Stream events for one answer; ends with :class:`Finished`. Validates eagerly."""
-        return self.astream_job(self.prepare(model, messages, **kwargs))
+        """Stream events for one answer; ends with :class:`Finished`. Validates eagerly.
+
+        ``stop`` / ``max_tokens`` are applied client-side (see :mod:`qwen_spaces.limits`);
+        a cut cancels the job on the Space. Other keywords go to :meth:`prepare`.
+        """
+        return self.astream_job(self.prepare(model, messages, **kwargs), stop=stop,
+                                max_tokens=max_tokens)
 
     async def achat(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
                     **kwargs: Any) -> Finished:
-        return await self.arun_job(self.prepare(model, messages, **kwargs))
+        return await _final(self.astream(model, messages, **kwargs))
 
     def stream(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
                **kwargs: Any) -> Iterator[StreamEvent]:
-        return sync.iterate(self.astream_job(self.prepare(model, messages, **kwargs)))
+        return sync.iterate(self.astream(model, messages, **kwargs))
 
     def chat(self, model: str, messages: Sequence[Turn | Mapping[str, Any]],
              **kwargs: Any) -> Finished:
-        return sync.run(self.arun_job(self.prepare(model, messages, **kwargs)))
+        return sync.run(_final(self.astream(model, messages, **kwargs)))
 
     async def adiscover(self, model: str, *, base_url: str | None = None) -> SpaceAPI:
         spec = resolve_model(model).spec
@@ -166,15 +173,18 @@ class SpaceClient:
     def discover(self, model: str, *, base_url: str | None = None) -> SpaceAPI:
         return sync.run(self.adiscover(model, base_url=base_url))
 
-    async def arun_job(self, job: ChatJob) -> Finished:
-        async with aclosing(self.astream_job(job)) as events:
-            async for event in events:
-                if isinstance(event, Finished):
-                    return event
-        raise SpaceProtocolError("stream ended without an answer", space=job.choice.spec.space_id)
+    def astream_job(self, job: ChatJob, *, stop: Sequence[str] | None = None,
+                    max_tokens: int | None = None) -> AsyncGenerator[StreamEvent, None]:
+        """Stream a prepared job (the adapters' entry point)."""
+        limiter = ReplyLimiter(stop, max_tokens)
+        events = self._stream_job(job)
+        if not limiter.active:
+            return events
+        return limit_stream(events, limiter=limiter, model=job.choice.model_name,
+                            space_id=job.choice.spec.space_id)
 
     # -- the job, with retries ----------------------------------------------------------
-    async def astream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
+    async def _stream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
         spec = job.choice.spec
         attempt = 0
         while True:
@@ -413,6 +423,14 @@ class SpaceClient:
         mime, w, h = inspect_image(bytes(data))
         name = urlsplit(img.url).path.rsplit("/", 1)[-1] or "image"
         return ImageData(bytes(data), mime, w, h, name)
+
+
+async def _final(stream: AsyncGenerator[StreamEvent, None]) -> Finished:
+    async with aclosing(stream) as events:
+        async for event in events:
+            if isinstance(event, Finished):
+                return event
+    raise SpaceProtocolError("the stream ended without an answer")
 
 
 def build_inputs(api: SpaceAPI, chat: PreparedChat, files: list[dict[str, Any]],

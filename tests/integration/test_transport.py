@@ -353,3 +353,24 @@ def test_one_pooled_session_per_loop_closed_at_loop_shutdown(replicas: ReplicaSe
     asyncio.run(main())  # ResourceWarnings are errors in this suite
     assert len({id(s) for s in seen}) == 1
     assert seen[0].closed
+
+
+@pytest.mark.parametrize(("limits", "reason"), [({"stop": ["tick 2"]}, "stop"),
+                                                ({"max_tokens": 12}, "length")])
+async def test_client_side_limits_cut_the_reply_and_cancel_the_job(
+        any_replicas: ReplicaSet, limits: dict[str, Any], reason: str) -> None:
+    from qwen_spaces.limits import count_tokens
+
+    client = client_for(any_replicas)
+    model = "qwen-2.5-max"
+    before = any_replicas.stats(model)["stopped_early"]
+    events = await collect(client.astream(model, [{"role": "user", "content": "/slow 40 0.2"}],
+                                          **limits))
+    final = events[-1]
+    assert isinstance(final, Finished) and final.finish_reason == reason
+    assert text_of(events) == final.text
+    if reason == "stop":
+        assert "tick 1" in final.text and "tick 2" not in final.text
+    else:
+        assert count_tokens(final.text) == 12
+    assert await asyncio.to_thread(wait_for, lambda: _stopped(any_replicas, model, before))
