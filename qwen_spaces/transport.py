@@ -47,6 +47,18 @@ class Timeouts:
     queue: float = 300.0
     idle: float = 60.0
 
+    @classmethod
+    def from_timeout(cls, timeout: float | None, *, queue: float | None = None) -> Timeouts:
+        """The adapters' single ``timeout`` setting: it bounds connecting, each plain request
+        and each silence on the stream; the queue wait has its own (longer) bound."""
+        base = cls()
+        if timeout is None:
+            return cls(queue=queue if queue is not None else base.queue)
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        return cls(connect=min(timeout, base.connect), request=timeout,
+                   idle=timeout, queue=queue if queue is not None else base.queue)
+
 
 class Secret:
     """Holds the HF token; its repr/str never show it."""
