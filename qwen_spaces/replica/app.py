@@ -18,7 +18,7 @@ from gradio.context import Context
 
 from qwen_spaces.catalog import SpaceSpec
 
-from .compat import MAJOR, chatbot_kwargs, hidden_listener_kwargs
+from .compat import MAJOR, chatbot_class, chatbot_kwargs, hidden_listener_kwargs
 from .responder import Received, reply_stream
 from .stats import ReplicaStats, header_summary
 
@@ -168,8 +168,8 @@ def build_app(spec: SpaceSpec, options: LaunchOptions | None = None,
                 comp["variant"] = gr.Radio(choices=list(spec.variants),
                                            value=spec.default_variant, label="Model size")
         if "history" in spec.inputs:
-            comp["history"] = gr.Chatbot(label=spec.space_id,
-                                         **chatbot_kwargs(spec.history_format))
+            comp["history"] = chatbot_class(spec.history_item)(
+                label=spec.space_id, **chatbot_kwargs(spec.history_format))
         if "image" in spec.inputs:
             comp["image"] = gr.Image(type="filepath", label="Image")
         comp["query"] = gr.Textbox(label="Input")

@@ -53,10 +53,11 @@ class Wire:
         return next(d for d in self.config["dependencies"]
                     if d.get("api_name") == self.spec.api_name)
 
-    def history(self, pairs: list[tuple[str, str]]) -> list[Any]:
-        """Chat history in the server's format (6.x: messages with text parts)."""
+    def history(self, pairs: list[tuple[str, str]], *, text_dict: bool = False) -> list[Any]:
+        """Chat history in the server's format (6.x: messages with text parts); before 6.x
+        ``text_dict`` sends each item as ``{"text": …, "files": []}`` like the Qwen2.5 Space."""
         if self.major < 6:
-            return [list(p) for p in pairs]
+            return [[{"text": t, "files": []} if text_dict else t for t in p] for p in pairs]
         return [{"role": role, "content": [{"type": "text", "text": text}]}
                 for pair in pairs for role, text in zip(("user", "assistant"), pair, strict=True)]
 
@@ -107,8 +108,9 @@ class Wire:
         if self.spec.reply_kind == "text":
             return str(value)
         last = value[-1]
-        if isinstance(last, list):  # tuples
-            return str(last[1])
+        if isinstance(last, list):  # tuples; Qwen2.5's items are {"text": …, "files": []}
+            bot = last[1]
+            return str(bot["text"] if isinstance(bot, dict) else bot)
         return "".join(p.get("text", "") for p in last["content"])
 
 

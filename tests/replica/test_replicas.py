@@ -33,6 +33,12 @@ def fields(reply: str) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in reply.splitlines()[1:] if ": " in line)
 
 
+def chat_frames(event: Any) -> list[Any]:
+    """The chatbot output (index 1) of each ``process_generating`` frame: a full value in
+    the first, lists of ``[op, path, value]`` diffs after it."""
+    return [f["output"]["data"][1] for f in event.frames if f["msg"] == "process_generating"]
+
+
 async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -102,6 +108,39 @@ async def test_reply_reflects_what_the_space_received(any_replicas: ReplicaSet,
     assert headers["x-hf-authorization_sha256"] == hashlib.sha256(
         b"hf_not_a_real_token").hexdigest()[:12]
     assert "hf_not_a_real_token" not in str(stats)
+
+
+async def test_qwen25_items_are_text_dicts_on_gradio4(legacy_replicas: ReplicaSet,
+                                                      wire_for: Any) -> None:
+    """Like the real Qwen2.5 Space (Gradio 4): history items may be ``{"text", "files"}``
+    dicts, plain strings or null, and every chatbot item it sends back is such a dict, so
+    the streamed diffs append to ``[i, 1, "text"]``. Other Gradio 4 Spaces keep strings."""
+
+    def item(text: str) -> dict[str, Any]:
+        return {"text": text, "files": []}
+
+    wire = await wire_for(legacy_replicas, "qwen-2.5")
+    mixed = [[item("q1"), None], ["q2", item("a2")], [None, "a3"]]
+    histories = [wire.history([("q1", "a1"), ("q2", "a2")], text_dict=True),
+                 wire.history([("q1", "a1"), ("q2", "a2")]), mixed]
+    for history, turns in zip(histories, (2, 2, 3), strict=True):
+        event = await wire.run(wire.data("hi", history))
+        reply = wire.reply(event)
+        assert fields(reply)["history_turns"] == str(turns)
+        chat = event.completed["output"]["data"][1]
+        earlier = [[None if x is None else item(x["text"] if isinstance(x, dict) else x)
+                    for x in pair] for pair in history]
+        assert chat == [*earlier, [item("hi"), item(reply)]]
+        first, *diffs = chat_frames(event)
+        assert first[-1] == [item("hi"), item("[local")]
+        assert len(diffs) > 5
+        assert all(d[:2] == ["append", [turns, 1, "text"]] for f in diffs for d in f), diffs[:3]
+
+    plain = await wire_for(legacy_replicas, "qwen-2-72b")
+    event = await plain.run(plain.data("hi", plain.history([("q1", "a1")])))
+    first, *diffs = chat_frames(event)
+    assert first == [["q1", "a1"], ["hi", "[local"]]
+    assert diffs and all(d[:2] == ["append", [1, 1]] for f in diffs for d in f)
 
 
 async def test_qvq_reports_the_uploaded_image(any_replicas: ReplicaSet, wire_for: Any) -> None:
