@@ -126,7 +126,7 @@ def parse_config(spec: SpaceSpec, base_url: str, config: dict[str, Any]) -> Spac
     if spec.reply_output >= len(outputs):
         raise _mismatch(spec, dep, by_id, "the answer output is missing")
     out_type = by_id.get(outputs[spec.reply_output], {}).get("type")
-    if spec.reply_kind == "chatbot" and out_type != "chatbot":
+    if spec.reply_kind == "chatbot" and "chatbot" not in str(out_type):
         raise _mismatch(spec, dep, by_id, f"output {spec.reply_output} is a {out_type!r}")
 
     return SpaceAPI(
