@@ -33,6 +33,7 @@ from qwen_spaces import (
 )
 from qwen_spaces.replica import ReplicaSet
 from qwen_spaces.transport import get_session
+from tests.util import wait_for
 
 CHAT_MODELS = ["qwen-2-72b", "qwen-2.5", "qwen-2.5-max"]
 CONVERSATION = [
@@ -57,15 +58,6 @@ async def collect(stream: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
 
 def text_of(events: list[StreamEvent]) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta))
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.mark.parametrize("model", CHAT_MODELS)

@@ -1,0 +1,334 @@
+"""``ChatQwenSpaces``: the Qwen chat Spaces as a LangChain chat model.
+
+A thin map from LangChain messages onto ``qwen_spaces`` turns; streaming, errors, retries,
+cancellation, images and the sync bridge are the core's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import aclosing
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+    adispatch_custom_event,
+    dispatch_custom_event,
+)
+from langchain_core.callbacks.manager import ahandle_event, handle_event
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.utils import secret_from_env
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+
+from qwen_spaces import (
+    Finished,
+    SpaceClient,
+    StreamEvent,
+    TextDelta,
+    Timeouts,
+    Turn,
+    resolve_model,
+)
+from qwen_spaces import sync as _sync
+from qwen_spaces.client import ChatJob
+from qwen_spaces.transport import normalize_base_url
+
+__all__ = ["STATUS_EVENT", "ChatQwenSpaces"]
+
+#: Name of the LangChain custom event carrying queue position / start / progress / logs.
+STATUS_EVENT = "qwen_spaces_status"
+PROVIDER = "qwen_spaces"
+
+
+class ChatQwenSpaces(BaseChatModel):
+    """Chat with a Qwen Space (Qwen2-72B-Instruct, Qwen2.5, Qwen2.5-Max, QVQ-72B).
+
+    Example:
+        .. code-block:: python
+
+            from langchain_qwen_spaces import ChatQwenSpaces
+
+            llm = ChatQwenSpaces(model="qwen-2.5-max")
+            for chunk in llm.stream("Write a haiku about queues"):
+                print(chunk.content, end="")
+
+    The Spaces take no sampling parameters: ``temperature`` is accepted (and traced) but
+    not sent. ``stop`` and ``max_tokens`` are enforced client-side; when they cut the reply
+    the Space's job is cancelled. Token counts are not reported (the Spaces do not give
+    them), so ``usage_metadata`` stays empty rather than invented.
+
+    Queue position, start, progress and Space logs (including ZeroGPU waits) are
+    dispatched as the custom event ``"qwen_spaces_status"``, wherever LangChain gives the
+    model a callback manager (``invoke``, ``batch``, ``stream_events``) or a parent run.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    model_name: str = Field(default="qwen-2.5-max", alias="model")
+    """Catalog name or alias (``qwen-2-72b``, ``qwen-2.5[-7b]``, ``qwen-2.5-max``,
+    ``qvq-72b``)."""
+    base_url: str | None = None
+    """Talk to this host instead of the catalog's Space (a replica, a duplicated Space)."""
+    base_urls: dict[str, str] | None = None
+    """Per-model hosts, used when ``model=`` is overridden on a call."""
+    hf_token: SecretStr | None = Field(
+        alias="api_key", default_factory=secret_from_env("HF_TOKEN", default=None))
+    """Hugging Face token (default ``$HF_TOKEN``), sent only to the Space's own host."""
+    timeout: float | None = 60.0
+    """Seconds for connecting, each request, and each silence on the stream."""
+    queue_timeout: float = 300.0
+    """Seconds to wait in the Space's queue before the job starts."""
+    max_retries: int = 2
+    """Retries before the first token (full queue, connection errors, 5xx)."""
+    proxy: str | None = None
+    headers: dict[str, str] | None = None
+    """Extra HTTP headers for every request to the Space."""
+    system_prompt: str | None = None
+    """System prompt used when the messages carry none (else the Space's default)."""
+    variant: str | None = None
+    """Model size for Spaces that offer several (Qwen2.5: 72B … 0.5B)."""
+    streaming: bool = False
+    """Stream internally even on ``invoke`` (fires ``on_llm_new_token`` per delta)."""
+    temperature: float | None = None
+    """Accepted for compatibility; the Spaces do not expose sampling settings."""
+    max_tokens: int | None = None
+    """Client-side cap on approximate tokens (words and punctuation marks)."""
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    """Client-side stop sequences; the reply is cut before the first one."""
+
+    _client: SpaceClient | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check(self) -> ChatQwenSpaces:
+        resolve_model(self.model_name, self.variant)
+        if self.base_url is not None:
+            normalize_base_url(self.base_url)
+        for name, url in (self.base_urls or {}).items():
+            resolve_model(name)
+            normalize_base_url(url)
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError("max_tokens must be >= 1")
+        Timeouts.from_timeout(self.timeout, queue=self.queue_timeout)
+        return self
+
+    # -- LangChain metadata -------------------------------------------------------------
+    @property
+    def _llm_type(self) -> str:
+        return "qwen-spaces-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "variant": self.variant,
+                "base_url": self.base_url, "system_prompt": self.system_prompt,
+                "max_tokens": self.max_tokens, "stop": self.stop,
+                "temperature": self.temperature}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_qwen_spaces", "chat_models"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"hf_token": "HF_TOKEN"}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider=PROVIDER, ls_model_name=kwargs.get("model", self.model_name),
+            ls_model_type="chat")
+        if self.temperature is not None:
+            params["ls_temperature"] = self.temperature
+        if (max_tokens := kwargs.get("max_tokens", self.max_tokens)) is not None:
+            params["ls_max_tokens"] = max_tokens
+        if stop := (stop or self.stop):
+            params["ls_stop"] = stop
+        return params
+
+    # -- the four entry points ----------------------------------------------------------
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        job, limits = self._prepare(messages, stop, kwargs)
+        for event in _sync.iterate(self._client_for().astream_job(job, **limits)):
+            chunk = self._chunk(event, job)
+            if chunk is None:
+                self._status(event, job, run_manager)
+                continue
+            if run_manager and isinstance(chunk.message.content, str):
+                run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+            yield chunk
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        job, limits = self._prepare(messages, stop, kwargs)
+        async with aclosing(self._client_for().astream_job(job, **limits)) as events:
+            async for event in events:
+                chunk = self._chunk(event, job)
+                if chunk is None:
+                    await self._astatus(event, job, run_manager)
+                    continue
+                if run_manager and isinstance(chunk.message.content, str):
+                    await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                yield chunk
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        job, limits = self._prepare(messages, stop, kwargs)
+        for event in _sync.iterate(self._client_for().astream_job(job, **limits)):
+            if isinstance(event, Finished):
+                return self._result(event, job)
+            if not isinstance(event, TextDelta):
+                self._status(event, job, run_manager)
+        raise RuntimeError("the Space's stream ended without an answer")  # pragma: no cover
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                         **kwargs: Any) -> ChatResult:
+        job, limits = self._prepare(messages, stop, kwargs)
+        async with aclosing(self._client_for().astream_job(job, **limits)) as events:
+            async for event in events:
+                if isinstance(event, Finished):
+                    return self._result(event, job)
+                if not isinstance(event, TextDelta):
+                    await self._astatus(event, job, run_manager)
+        raise RuntimeError("the Space's stream ended without an answer")  # pragma: no cover
+
+    # -- mapping ------------------------------------------------------------------------
+    def _client_for(self) -> SpaceClient:
+        if self._client is None:
+            urls = dict(self.base_urls or {})
+            if self.base_url:
+                urls[resolve_model(self.model_name).spec.name] = self.base_url
+            self._client = SpaceClient(
+                hf_token=self.hf_token, read_env_token=False,
+                timeouts=Timeouts.from_timeout(self.timeout, queue=self.queue_timeout),
+                max_retries=self.max_retries, proxy=self.proxy, headers=self.headers,
+                base_urls=urls)
+        return self._client
+
+    def _prepare(self, messages: Sequence[BaseMessage], stop: list[str] | None,
+                 kwargs: dict[str, Any]) -> tuple[ChatJob, dict[str, Any]]:
+        """Everything checked before the network: raises ``ValueError`` on bad input."""
+        model = kwargs.get("model") or self.model_name
+        job = self._client_for().prepare(
+            model, [_to_turn(m, i) for i, m in enumerate(messages)],
+            system_prompt=kwargs.get("system_prompt", self.system_prompt),
+            variant=kwargs.get("variant", self.variant if model == self.model_name else None))
+        limits = {"stop": stop if stop is not None else self.stop,
+                  "max_tokens": kwargs.get("max_tokens", self.max_tokens)}
+        return job, limits
+
+    @staticmethod
+    def _metadata(final: Finished, job: ChatJob) -> dict[str, Any]:
+        return {"model_name": job.choice.model_name, "model_provider": PROVIDER,
+                "finish_reason": final.finish_reason, "space_id": job.choice.spec.space_id,
+                "event_id": final.event_id}
+
+    def _chunk(self, event: StreamEvent, job: ChatJob) -> ChatGenerationChunk | None:
+        if isinstance(event, TextDelta):
+            return ChatGenerationChunk(message=AIMessageChunk(content=event.text))
+        if isinstance(event, Finished):
+            return ChatGenerationChunk(message=AIMessageChunk(
+                content="", response_metadata=self._metadata(event, job),
+                chunk_position="last"))
+        return None
+
+    def _result(self, final: Finished, job: ChatJob) -> ChatResult:
+        meta = self._metadata(final, job)
+        message = AIMessage(content=final.text, response_metadata=meta)
+        return ChatResult(generations=[ChatGeneration(message=message)],
+                          llm_output={"model_name": meta["model_name"]})
+
+    @staticmethod
+    def _status_data(event: StreamEvent, job: ChatJob) -> dict[str, Any]:
+        return {**event.as_dict(), "model": job.choice.model_name,
+                "space_id": job.choice.spec.space_id}
+
+    def _status(self, event: StreamEvent, job: ChatJob,
+                run_manager: CallbackManagerForLLMRun | None) -> None:
+        data = self._status_data(event, job)
+        if run_manager is not None:  # the event belongs to this model's run
+            handle_event(run_manager.handlers, "on_custom_event", "ignore_custom_event",
+                         STATUS_EVENT, data, run_id=run_manager.run_id,
+                         tags=run_manager.tags, metadata=run_manager.metadata)
+            return
+        try:
+            dispatch_custom_event(STATUS_EVENT, data)
+        except RuntimeError:
+            pass  # no run to report to (a bare .stream() outside any chain)
+
+    async def _astatus(self, event: StreamEvent, job: ChatJob,
+                       run_manager: AsyncCallbackManagerForLLMRun | None) -> None:
+        data = self._status_data(event, job)
+        if run_manager is not None:
+            await ahandle_event(run_manager.handlers, "on_custom_event", "ignore_custom_event",
+                                STATUS_EVENT, data, run_id=run_manager.run_id,
+                                tags=run_manager.tags, metadata=run_manager.metadata)
+            return
+        try:
+            await adispatch_custom_event(STATUS_EVENT, data)
+        except RuntimeError:
+            pass
+
+
+def _to_turn(message: BaseMessage, index: int) -> Turn:
+    """One LangChain message as a core turn; anything a Space cannot take is a ValueError."""
+    if isinstance(message, SystemMessage):
+        role = "system"
+    elif isinstance(message, HumanMessage):
+        role = "user"
+    elif isinstance(message, AIMessage):
+        if message.tool_calls or message.invalid_tool_calls:
+            raise ValueError(f"message {index} carries tool calls; Qwen Spaces have no tools")
+        role = "assistant"
+    elif isinstance(message, ChatMessage) and message.role in ("system", "user", "human",
+                                                                "assistant", "ai"):
+        role = message.role
+    else:
+        raise ValueError(
+            f"message {index} is a {type(message).__name__}"
+            + (f" (role {message.role!r})" if isinstance(message, ChatMessage) else "")
+            + "; Qwen Spaces take only system, human and AI messages")
+    texts: list[str] = []
+    images: list[Any] = []
+    for block in message.content_blocks:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "image":
+            images.append(_image_source(block, index))
+        elif kind == "reasoning" and role == "assistant":
+            continue  # earlier thinking is not part of the conversation a Space takes
+        else:
+            raise ValueError(f"message {index} has a {kind!r} content block; Qwen Spaces "
+                             "take text and (for vision models) images")
+    return Turn(role, "".join(texts), tuple(images))  # type: ignore[arg-type]
+
+
+def _image_source(block: Any, index: int) -> Any:
+    if block.get("base64"):
+        try:
+            return base64.b64decode(block["base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"message {index}: image base64 data is invalid") from None
+    if block.get("url"):
+        return str(block["url"])
+    raise ValueError(f"message {index}: image blocks need base64 data or a URL "
+                     "(file ids are not supported)")
