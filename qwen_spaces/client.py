@@ -42,11 +42,17 @@ from .protocol import JobProtocol
 from .sse import SSEDecoder
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
 
-_loads: Callable[[str], Any]
-try:  # orjson ships with Gradio and is ~3x faster on big frames; json is the fallback
-    from orjson import loads as _loads
+_fast_loads: Callable[[str], Any]
+try:  # orjson (it ships with Gradio) parses the small per-token frames faster
+    from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
+    _fast_loads = json.loads
+
+
+def _loads(data: str) -> Any:
+    # orjson peaks at ~14x a huge string's size (measured: 147 MB for a 10 MB answer);
+    # json stays near 3x, so multi-MB frames (final values, long replies) go to json.
+    return _fast_loads(data) if len(data) < 1_000_000 else json.loads(data)
 
 __all__ = ["ChatJob", "SpaceClient"]
 
@@ -284,8 +290,10 @@ class SpaceClient:
                     f"{space}: the connection dropped mid-stream ({type(exc).__name__}); "
                     "try again", space=space) from None
             frames = decoder.feed(chunk) if chunk else decoder.flush()
+            frames.reverse()
             events: list[StreamEvent] = []
-            for frame in frames:
+            while frames:
+                frame = frames.pop()  # drop each frame's text once parsed (it can be MBs)
                 if queue_mode:
                     try:
                         msg = _loads(frame.data)

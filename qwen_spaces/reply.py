@@ -149,14 +149,23 @@ class ReplyTracker:
         if text.strip() in self._placeholders:
             text = ""
             self._leaf = None  # appends to a placeholder must be re-read, not streamed
+        sent = self._prefix_of(text)
+        if sent >= 0:  # what was emitted is a prefix of the new text: the usual case
+            self._emitted = [text[:sent]] if sent < len(text) else [text]
+            return [self._emit(text[sent:])] if sent < len(text) else []
         old = self.text
-        if text == old:
-            return []
-        if text.startswith(old):
-            return [self._emit(text[len(old):])]
         common = _common_prefix(old, text)
         self._emitted = [text]
         return [TextDelta(text[common:], replaced=len(old) - common)]
+
+    def _prefix_of(self, text: str) -> int:
+        """Length of the emitted text if it is a prefix of ``text``, else -1 (no join)."""
+        pos = 0
+        for piece in self._emitted:
+            if not text.startswith(piece, pos):
+                return -1
+            pos += len(piece)
+        return pos
 
     def _emit(self, delta: str) -> TextDelta:
         self._emitted.append(delta)

@@ -37,7 +37,7 @@ class SSEDecoder:
             end, sep_len = self._find_separator(buf, max(self._scan, start))
             if end < 0:
                 break
-            event = _parse_block(bytes(buf[start:end]))
+            event = _parse_block(buf, start, end)
             if event is not None:
                 events.append(event)
             start = end + sep_len
@@ -54,7 +54,7 @@ class SSEDecoder:
         if not self._buf.strip():
             self._buf.clear()
             return []
-        event = _parse_block(bytes(self._buf))
+        event = _parse_block(self._buf, 0, len(self._buf))
         self._buf.clear()
         self._scan = 0
         return [event] if event is not None else []
@@ -73,8 +73,13 @@ class SSEDecoder:
         return best, best_len
 
 
-def _parse_block(block: bytes) -> SSEEvent | None:
-    text = block.decode("utf-8", errors="replace")
+def _parse_block(buf: bytearray, start: int, end: int) -> SSEEvent | None:
+    # Fast path, one copy: Gradio's frames are a single "data: <json>" line, and a multi-MB
+    # payload should be decoded once, not sliced, split and joined.
+    if buf.startswith(b"data: ", start) and buf.find(b"\n", start, end) < 0 \
+            and buf.find(b"\r", start, end) < 0:
+        return SSEEvent("message", str(memoryview(buf)[start + 6:end], "utf-8", "replace"))
+    text = str(memoryview(buf)[start:end], "utf-8", "replace")
     event = "message"
     data: list[str] = []
     for line in _LINES.split(text):

@@ -198,6 +198,11 @@ class Transport:
                     f"{space}: no answer from {_origin(url)} within the timeout "
                     "(the Space may be starting up); try again or raise the timeout",
                     space=space, phase="connect") from None
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise SpaceUnavailableError(
+                    f"{space}: TLS certificate verification failed for {_origin(url)} "
+                    f"({exc.certificate_error}). Fix the certificate (or the proxy); pass "
+                    "verify_ssl=False only for a host you trust.", space=space) from None
             except aiohttp.ClientConnectorError as exc:
                 raise SpaceUnavailableError(
                     f"{space}: cannot connect to {_origin(url)} ({exc.os_error or exc}); check "

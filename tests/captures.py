@@ -11,13 +11,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "protocol" / "captures"
+ROOT = Path(__file__).resolve().parent / "data" / "captures"
 _STAMP = re.compile(r"^\d+[.:]\d+ ?")
 
 
 def path(version: str, name: str) -> Path:
     p = ROOT / f"gradio-{version}" / name
-    assert p.is_file(), f"capture {p} is missing (is ../shared next to the checkout?)"
+    assert p.is_file(), f"capture {p} is missing"
     return p
 
 
