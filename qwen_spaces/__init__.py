@@ -5,7 +5,7 @@ events and errors. ``langchain_qwen_spaces`` and ``llama_index_qwen_spaces`` bui
 """
 
 from .catalog import CATALOG, ModelChoice, SpaceSpec, list_models, resolve_model
-from .chat import PreparedChat, Turn
+from .chat import PreparedChat, Role, Turn
 from .client import ChatJob, SpaceClient
 from .discovery import SpaceAPI
 from .errors import (
@@ -26,7 +26,7 @@ from .events import (
     StreamEvent,
     TextDelta,
 )
-from .transport import Timeouts, close_sessions
+from .transport import Timeouts, close_sessions, normalize_base_url
 
 __version__ = "0.1.0"
 
@@ -41,6 +41,7 @@ __all__ = [
     "QueueFullError",
     "QueuePosition",
     "QuotaExceededError",
+    "Role",
     "SpaceAPI",
     "SpaceAppError",
     "SpaceClient",
@@ -57,5 +58,6 @@ __all__ = [
     "__version__",
     "close_sessions",
     "list_models",
+    "normalize_base_url",
     "resolve_model",
 ]

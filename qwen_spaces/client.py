@@ -192,12 +192,14 @@ class SpaceClient:
     # -- the job, with retries ----------------------------------------------------------
     async def _stream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
         spec = job.choice.spec
+        # Remote images are the caller's input: fetched once, before (not inside) retries.
+        images = [await self._fetch_image(img, spec) for img in job.chat.images]
         attempt = 0
         while True:
             answered = False
             try:
                 api = await self._discover(spec, job.base_url, job.token_host)
-                files = await self._upload_all(api, job) if job.chat.images else []
+                files = await self._upload_all(api, job, images) if images else []
                 data = build_inputs(api, job.chat, files, spec)
                 async with aclosing(self._run_once(api, data, job)) as events:
                     async for event in events:
@@ -381,9 +383,8 @@ class SpaceClient:
         return parse_config(spec, base_url, config)
 
     # -- images -------------------------------------------------------------------------
-    async def _upload_all(self, api: SpaceAPI, job: ChatJob) -> list[dict[str, Any]]:
-        spec = job.choice.spec
-        images = [await self._materialise(img, spec, api.space) for img in job.chat.images]
+    async def _upload_all(self, api: SpaceAPI, job: ChatJob,
+                          images: list[ImageData]) -> list[dict[str, Any]]:
         limit = api.max_file_size
         form = aiohttp.FormData()
         for img in images:
@@ -401,14 +402,21 @@ class SpaceClient:
                  "size": len(img.data), "meta": {"_type": "gradio.FileData"}}
                 for p, img in zip(paths, images, strict=True)]
 
-    async def _materialise(self, img: ImageSource, spec: SpaceSpec, space: str) -> ImageData:
+    async def _fetch_image(self, img: ImageSource, spec: SpaceSpec) -> ImageData:
+        """Download an image URL (size cap, timeout, never the token); ValueError if unusable."""
         if isinstance(img, ImageData):
             return img
         assert isinstance(img, RemoteImage)
         limit = spec.max_image_bytes
-        resp = await self.transport.open(
-            "GET", img.url, space=space, token_host=None,  # never send the token here
-            timeout=self.transport.timeout(total=self.transport.timeouts.request))
+        try:
+            resp = await self.transport.open(
+                "GET", img.url, space=spec.space_id, token_host=None,
+                timeout=self.transport.timeout(total=self.transport.timeouts.request))
+        except SpaceTimeoutError:
+            raise ValueError(f"fetching the image at {img.url[:100]} timed out") from None
+        except SpaceError as exc:
+            raise ValueError(f"fetching the image at {img.url[:100]} failed: "
+                             f"{str(exc).split(': ', 1)[-1]}") from None
         try:
             if resp.status != 200:
                 raise ValueError(f"image URL {img.url[:100]} answered HTTP {resp.status}")

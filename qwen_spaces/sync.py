@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Generator
 from typing import Any, TypeVar
 
 __all__ = ["iterate", "run"]
@@ -55,7 +55,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
+def iterate(agen: AsyncIterator[T]) -> Generator[T, None, None]:
     """Drive an async iterator from sync code, one item per step. Closing the returned
     generator (``break``) closes the async one on the loop, so the job gets cancelled."""
 

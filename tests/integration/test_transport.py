@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -275,6 +276,8 @@ async def test_queue_wait_timeout(replica_factory: Any) -> None:
     assert info.value.phase == "queue"
     assert time.monotonic() - start < 4
     busy.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await busy
 
 
 async def test_idle_timeout_and_heartbeats(replica_factory: Any,
