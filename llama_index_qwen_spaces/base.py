@@ -1,0 +1,207 @@
+"""``QwenSpacesLLM``: the Qwen chat Spaces as a LlamaIndex LLM, on the ``qwen_spaces`` core.
+
+Overrides all eight entry points, because ``CustomLLM``'s defaults flatten chat to a prompt
+(dropping images) and run the async methods synchronously (blocking the event loop). The
+async methods stream on the caller's loop; the sync ones run the same stream on the core's
+background loop (so they also work inside Jupyter). Chat and completion share one stream.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator, Generator, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, model_validator
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.custom import CustomLLM
+
+from qwen_spaces import (
+    ChatJob,
+    SpaceClient,
+    StreamEvent,
+    Timeouts,
+    normalize_base_url,
+    resolve_model,
+)
+
+from .messages import to_turns
+from .stream import Step, afinal, amap, asteps, final, smap, steps
+
+__all__ = ["QwenSpacesLLM"]
+
+
+def _env_token() -> SecretStr | None:
+    value = os.environ.get("HF_TOKEN", "").strip()
+    return SecretStr(value) if value else None
+
+
+class QwenSpacesLLM(CustomLLM):
+    """A Qwen chat Space (Qwen2-72B, Qwen2.5 sizes, Qwen2.5-Max, QVQ-72B) as a LlamaIndex LLM.
+
+    Example:
+        ```python
+        from llama_index_qwen_spaces import QwenSpacesLLM
+
+        llm = QwenSpacesLLM(model="qwen-2.5-max")
+        print(llm.complete("What is a Gradio Space?").text)
+        ```
+
+    Final responses carry the Space's finish information in ``raw`` (``finish_reason``,
+    ``space_id``, ``model``, ``event_id``, ``duration``, ``text``). Streams yield the
+    cumulative text plus the exact ``delta``, then one last response with ``delta=""`` and
+    ``raw``; a Space's rewrite of sent text shows as ``additional_kwargs["replaced"]``.
+    Queue/progress/log status is dispatched as ``QwenSpacesStatusEvent``. Call keywords
+    ``stop`` and ``max_tokens`` override the fields; other keywords are ignored.
+    """
+
+    model: str = Field(default="qwen-2.5-max",
+                       description="Catalog model name or alias (`qwen-spaces models`).")
+    variant: str | None = Field(default=None,
+                                description="Model size for qwen-2.5 (72B ... 0.5B).")
+    base_url: str | None = Field(
+        default=None, description="Another host for the Space: a replica or duplicated Space.")
+    hf_token: SecretStr | None = Field(
+        default_factory=_env_token, exclude=True, repr=False,
+        description="Hugging Face token (default $HF_TOKEN); sent only to the Space's host.")
+    timeout: float | None = Field(
+        default=None, gt=0, description="Seconds for connecting, each request and each "
+        "silence on the stream (None: 10 s connect, 30 s request, 60 s silence).")
+    queue_timeout: float | None = Field(
+        default=None, gt=0, description="Seconds to wait in the Space's queue (None: 300).")
+    max_retries: int = Field(default=2, ge=0,
+                             description="Retries before the first answer text arrives.")
+    proxy: str | None = Field(default=None, exclude=True, repr=False,
+                              description="HTTP proxy URL (may embed credentials: not dumped).")
+    headers: dict[str, str] | None = Field(
+        default=None, exclude=True, repr=False,
+        description="Extra request headers (may carry credentials: not dumped).")
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="Client-side cap on approximate answer tokens: the "
+        "Spaces take no such parameter, so the stream is cut and the job cancelled.")
+    stop: list[str] | None = Field(
+        default=None, description="Client-side stop sequences (cut, not included).")
+
+    _client: SpaceClient | None = PrivateAttr(default=None)
+    _client_key: tuple[Any, ...] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check_config(self) -> QwenSpacesLLM:
+        """Fail at construction, not at the first call, for names and URLs that cannot work."""
+        resolve_model(self.model, self.variant)
+        for url in (self.base_url, self.proxy):
+            if url is not None:
+                normalize_base_url(url)
+        return self
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "QwenSpacesLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        choice = resolve_model(self.model, self.variant)
+        return LLMMetadata(
+            context_window=choice.spec.context_window,
+            num_output=self.max_tokens or choice.spec.num_output,
+            is_chat_model=True,
+            is_function_calling_model=False,
+            model_name=choice.model_name,
+        )
+
+    # -- chat ------------------------------------------------------------------------------
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return _chat(final(self._steps(messages, kwargs)))
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return smap(_chat, self._steps(messages, kwargs))
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return _chat(await afinal(self._asteps(messages, kwargs)))
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage],
+                           **kwargs: Any) -> ChatResponseAsyncGen:
+        return amap(_chat, self._asteps(messages, kwargs))
+
+    # -- completion: the prompt is one user turn -------------------------------------------
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False,
+                 **kwargs: Any) -> CompletionResponse:
+        return _completion(final(self._steps(self._prompt(prompt, formatted), kwargs)))
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False,
+                        **kwargs: Any) -> CompletionResponseGen:
+        return smap(_completion, self._steps(self._prompt(prompt, formatted), kwargs))
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False,
+                        **kwargs: Any) -> CompletionResponse:
+        return _completion(await afinal(self._asteps(self._prompt(prompt, formatted), kwargs)))
+
+    @llm_completion_callback()
+    async def astream_complete(self, prompt: str, formatted: bool = False,
+                               **kwargs: Any) -> CompletionResponseAsyncGen:
+        return amap(_completion, self._asteps(self._prompt(prompt, formatted), kwargs))
+
+    # -- internals -------------------------------------------------------------------------
+    def _prompt(self, prompt: str, formatted: bool) -> list[ChatMessage]:
+        if not formatted and self.completion_to_prompt is not None:
+            prompt = self.completion_to_prompt(prompt)
+        return [ChatMessage(role=MessageRole.USER, content=prompt)]
+
+    def _job(self, messages: Sequence[ChatMessage],
+             kwargs: dict[str, Any]) -> tuple[ChatJob, AsyncGenerator[StreamEvent, None]]:
+        """Validate (``ValueError`` before any request) and open the core stream lazily."""
+        client = self._get_client()
+        job = client.prepare(self.model, to_turns(messages), base_url=self.base_url,
+                             system_prompt=self.system_prompt, variant=self.variant)
+        events = client.astream_job(job, stop=kwargs.get("stop", self.stop),
+                                    max_tokens=kwargs.get("max_tokens", self.max_tokens))
+        return job, events
+
+    def _steps(self, messages: Sequence[ChatMessage],
+               kwargs: dict[str, Any]) -> Generator[Step, None, None]:
+        return steps(*self._job(messages, kwargs))
+
+    def _asteps(self, messages: Sequence[ChatMessage],
+                kwargs: dict[str, Any]) -> AsyncGenerator[Step, None]:
+        return asteps(*self._job(messages, kwargs))
+
+    def _get_client(self) -> SpaceClient:
+        """One client per configuration, made on first use (it holds no connection itself:
+        the core pools one HTTP session per event loop)."""
+        key = (self.hf_token, self.timeout, self.queue_timeout, self.max_retries, self.proxy,
+               tuple(sorted((self.headers or {}).items())))
+        if self._client is None or self._client_key != key:
+            self._client = SpaceClient(
+                hf_token=self.hf_token, read_env_token=False,
+                timeouts=Timeouts.from_timeout(self.timeout, queue=self.queue_timeout),
+                max_retries=self.max_retries, proxy=self.proxy, headers=self.headers)
+            self._client_key = key
+        return self._client
+
+
+def _chat(step: Step) -> ChatResponse:
+    return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=step.text),
+                        delta=step.delta, raw=step.raw, additional_kwargs=step.extra)
+
+
+def _completion(step: Step) -> CompletionResponse:
+    return CompletionResponse(text=step.text, delta=step.delta, raw=step.raw,
+                              additional_kwargs=step.extra)

@@ -1,0 +1,74 @@
+"""LlamaIndex ``ChatMessage`` -> the core's :class:`~qwen_spaces.Turn`.
+
+Only the shape changes here; validation, merging and the Space-specific layout stay in
+``qwen_spaces.chat`` so both adapters map a conversation identically. Role choices:
+
+* ``SYSTEM`` and ``DEVELOPER`` (OpenAI's newer name for the same thing) -> system;
+* ``USER`` -> user; ``ASSISTANT``, ``CHATBOT`` (Cohere) and ``MODEL`` (Gemini) -> assistant,
+  since they are other providers' names for the model's own turns;
+* ``TOOL`` / ``FUNCTION`` -> ``ValueError``: a Space has no input for tool results.
+
+Blocks: text blocks are joined with ``\\n`` (as ``ChatMessage.content`` does); image blocks
+become core image inputs; anything else raises ``ValueError`` rather than being dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRole, TextBlock
+
+from qwen_spaces import Role, Turn
+
+__all__ = ["image_input", "to_turns"]
+
+_ROLES: dict[MessageRole, Role] = {
+    MessageRole.SYSTEM: "system",
+    MessageRole.DEVELOPER: "system",
+    MessageRole.USER: "user",
+    MessageRole.ASSISTANT: "assistant",
+    MessageRole.CHATBOT: "assistant",
+    MessageRole.MODEL: "assistant",
+}
+
+
+def to_turns(messages: Sequence[ChatMessage]) -> list[Turn]:
+    """Map messages to turns. Raises ``ValueError`` for roles or blocks a Space cannot take."""
+    return [_turn(message, index) for index, message in enumerate(messages)]
+
+
+def _turn(message: ChatMessage, index: int) -> Turn:
+    role = _ROLES.get(message.role)
+    if role is None:
+        raise ValueError(
+            f"message {index} has role {message.role.value!r}; Qwen Spaces take only system, "
+            "user and assistant messages (tool results cannot be sent to a Space)")
+    texts: list[str] = []
+    images: list[object] = []
+    for block in message.blocks:
+        if isinstance(block, TextBlock):
+            texts.append(block.text)
+        elif isinstance(block, ImageBlock):
+            images.append(image_input(block))
+        else:
+            raise ValueError(
+                f"message {index} has a {block.block_type!r} block; Qwen Spaces take only "
+                "text and image blocks")
+    return Turn(role, "\n".join(texts), tuple(images))
+
+
+def image_input(block: ImageBlock) -> object:
+    """The core's image input for a block: bytes, a local path, or the URL string.
+
+    URLs are passed through rather than resolved here, so the core fetches http(s) images
+    with its size cap and timeout and never with the HF token (``ImageBlock.resolve_image``
+    would download without either); ``data:`` URIs are decoded and checked by the core.
+    """
+    if block.image is not None:
+        return block.resolve_image().read()
+    if block.path is not None:
+        return Path(block.path)  # the core checks the size before reading the file
+    if block.url is not None:
+        return str(block.url)
+    raise ValueError("an ImageBlock needs image=, path= or url=")
