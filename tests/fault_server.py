@@ -59,6 +59,7 @@ class FaultServer:
     data_requests: int = 0
     disconnected: list[str] = field(default_factory=list)  # event ids whose stream we lost
     url: str = ""
+    ssl_context: Any = None               # an ssl.SSLContext: serve https
     _runner: web.AppRunner | None = None
     _plans: dict[str, Plan] = field(default_factory=dict)
 
@@ -70,10 +71,10 @@ class FaultServer:
         app.router.add_post("/gradio_api/cancel", self._cancel)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

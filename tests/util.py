@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
+from contextlib import aclosing
+from typing import Any
+
+from qwen_spaces import SpaceClient, TextDelta
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -14,3 +20,36 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+async def leave_early(client: SpaceClient, model: str, messages: list[dict[str, Any]],
+                      how: str) -> None:
+    """Abandon a stream after its first text: ``break``, ``task_cancel`` or ``sync_break``."""
+    if how == "break":
+        async with aclosing(client.astream(model, messages)) as events:
+            async for e in events:
+                if isinstance(e, TextDelta):
+                    break
+    elif how == "task_cancel":
+        seen = asyncio.Event()
+
+        async def consume() -> None:
+            async for e in client.astream(model, messages):
+                if isinstance(e, TextDelta):
+                    seen.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(seen.wait(), 30)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+    elif how == "sync_break":
+        def consume_sync() -> None:
+            for e in client.stream(model, messages):
+                if isinstance(e, TextDelta):
+                    break
+
+        await asyncio.to_thread(consume_sync)
+    else:
+        raise ValueError(how)

@@ -47,6 +47,7 @@ from tests.fault_server import (
     frame,
     generating_until_text,
 )
+from tests.util import leave_early
 
 REPO = Path(__file__).resolve().parents[2]
 HI = [{"role": "user", "content": "hello there"}]
@@ -282,24 +283,8 @@ async def test_leaving_early_frees_the_slot_for_the_next_job(replica_factory: An
     c = SpaceClient(base_urls={"qwen-2.5-max": reps.url("qwen-2.5-max")})
     slow = [{"role": "user", "content": "/slow 60 0.25"}]  # 15 s if nobody stops it
     begin = time.monotonic()
-    if how == "break":
-        async with aclosing(c.astream("qwen-2.5-max", slow)) as it:
-            async for e in it:
-                if isinstance(e, TextDelta):
-                    break
-    elif how == "task_cancel":
-        seen = asyncio.Event()
-
-        async def consume() -> None:
-            async for e in c.astream("qwen-2.5-max", slow):
-                if isinstance(e, TextDelta):
-                    seen.set()
-
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for(seen.wait(), 30)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    if how in ("break", "task_cancel"):
+        await leave_early(c, "qwen-2.5-max", slow, how)
     else:
         limit = {"stop": ["tick 1"]} if how == "stop" else {"max_tokens": 5}
         final = await c.achat("qwen-2.5-max", slow, **limit)

@@ -34,7 +34,7 @@ from qwen_spaces import (
 )
 from qwen_spaces.replica import ReplicaSet
 from qwen_spaces.transport import get_session
-from tests.util import wait_for
+from tests.util import leave_early, wait_for
 
 CHAT_MODELS = ["qwen-2-72b", "qwen-2.5", "qwen-2.5-max"]
 CONVERSATION = [
@@ -213,32 +213,7 @@ async def test_leaving_a_stream_stops_the_server_side_generator(
     client = client_for(any_replicas)
     model = "qwen-2.5-max"
     before = any_replicas.stats(model)["stopped_early"]
-    msgs = [{"role": "user", "content": "/slow 40 0.25"}]
-    if how == "break":
-        async with aclosing(client.astream(model, msgs)) as events:
-            async for e in events:
-                if isinstance(e, TextDelta):
-                    break
-    elif how == "task_cancel":
-        got_text = asyncio.Event()
-
-        async def consume() -> None:
-            async for e in client.astream(model, msgs):
-                if isinstance(e, TextDelta):
-                    got_text.set()
-
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for(got_text.wait(), 30)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    else:
-        def sync_consume() -> None:
-            for e in client.stream(model, msgs):
-                if isinstance(e, TextDelta):
-                    break
-
-        await asyncio.to_thread(sync_consume)
+    await leave_early(client, model, [{"role": "user", "content": "/slow 40 0.25"}], how)
     assert await asyncio.to_thread(wait_for, lambda: _stopped(any_replicas, model, before))
 
 
