@@ -6,7 +6,7 @@ events and errors. ``langchain_qwen_spaces`` and ``llama_index_qwen_spaces`` bui
 
 from .catalog import CATALOG, ModelChoice, SpaceSpec, list_models, resolve_model
 from .chat import PreparedChat, Role, Turn
-from .client import ChatJob, SpaceClient
+from .client import BASE_URLS_ENV, ChatJob, SpaceClient
 from .discovery import SpaceAPI
 from .errors import (
     QueueFullError,
@@ -31,6 +31,7 @@ from .transport import Timeouts, close_sessions, normalize_base_url
 __version__ = "0.1.0"
 
 __all__ = [
+    "BASE_URLS_ENV",
     "CATALOG",
     "ChatJob",
     "Finished",

@@ -24,6 +24,7 @@ from .errors import (
     SpaceUnavailableError,
 )
 from .events import Finished, ProcessStarted, QueuePosition, SpaceLog, TextDelta
+from .status import describe
 from .transport import Timeouts
 
 __all__ = ["main"]
@@ -51,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(inspect)
 
     sub.add_parser("models", help="list the catalog")
-    demo = sub.add_parser("demo", help="stream answers from local replicas (needs [replica])")
+    demo = sub.add_parser("demo", help="a LangChain chain and a LlamaIndex query engine "
+                          "streaming from local replicas (needs the [all] extra)")
     demo.add_argument("--model", "-m", action="append")
     sub.add_parser("serve", help="serve local replicas of every Space (needs [replica])",
                    add_help=False)
@@ -171,29 +173,59 @@ def _stream_answer(client: SpaceClient, model: str, history: list[dict[str, Any]
 
 
 def _status(event: Any) -> None:
-    if not sys.stderr.isatty() and not os.environ.get("QWEN_SPACES_STATUS"):
-        return
-    if isinstance(event, QueuePosition):
-        eta = f", ~{event.eta:.0f}s" if event.eta else ""
-        sys.stderr.write(f"[queue position {event.position}{eta}]\n")
-    elif isinstance(event, SpaceLog):
-        sys.stderr.write(f"[{event.level}] {event.message}\n")
+    if sys.stderr.isatty() or os.environ.get("QWEN_SPACES_STATUS"):
+        text = describe(event)
+        if text:
+            sys.stderr.write(f"[{text}]\n")
 
 
 def _demo(models: list[str] | None) -> int:
-    """Stream one answer from each replica Space: the package working end to end, offline."""
-    from .replica import ReplicaSet
+    """The package end to end, offline: local replicas, then a LangChain chain and a
+    LlamaIndex query engine streaming from them (needs the ``all`` extra)."""
+    from .replica import spaces_or_replicas
 
-    names = [resolve_model(m).spec.name for m in models] if models else list(CATALOG)
-    with ReplicaSet(names) as replicas:
-        client = SpaceClient(base_urls={n: replicas.url(n) for n in names})
-        for name in names:
-            print(f"--- {name}: local replica of {CATALOG[name].space_id} at "
-                  f"{replicas.url(name)}")
-            msgs = [{"role": "system", "content": "Answer briefly."},
-                    {"role": "user", "content": "What is the Gradio queue protocol?"}]
-            _stream_answer(client, name, msgs)
+    os.environ.setdefault("QWEN_SPACES_REPLICA", "1")
+    names = [resolve_model(m).spec.name for m in models] if models else ["qwen-2.5-max"]
+    spaces_or_replicas(names)
+    for name in names:
+        print(f"\n=== LangChain: prompt | ChatQwenSpaces({name!r}) | parser, streamed")
+        _langchain_demo(name)
+        print(f"\n=== LlamaIndex: query engine over 3 documents with QwenSpacesLLM({name!r})")
+        _llama_index_demo(name)
     return 0
+
+
+def _langchain_demo(model: str) -> None:
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+
+    from langchain_qwen_spaces import ChatQwenSpaces
+
+    prompt = ChatPromptTemplate.from_messages([("system", "Answer in one sentence."),
+                                               ("human", "{question}")])
+    chain = prompt | ChatQwenSpaces(model=model) | StrOutputParser()
+    for piece in chain.stream({"question": "What is the Gradio queue protocol?"}):
+        print(piece, end="", flush=True)
+    print()
+
+
+def _llama_index_demo(model: str) -> None:
+    from llama_index.core import Document, VectorStoreIndex
+    from llama_index.core.base.response.schema import StreamingResponse
+    from llama_index.core.embeddings import MockEmbedding
+
+    from llama_index_qwen_spaces import QwenSpacesLLM
+
+    docs = [Document(text=t) for t in (
+        "Gradio streams results as server-sent events.",
+        "Hugging Face Spaces host Gradio demos.",
+        "ZeroGPU Spaces enforce a daily GPU quota.")]
+    index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+    engine = index.as_query_engine(llm=QwenSpacesLLM(model=model), streaming=True)
+    response = engine.query("How do Gradio apps stream?")
+    assert isinstance(response, StreamingResponse)
+    response.print_response_stream()
+    print()
 
 
 if __name__ == "__main__":

@@ -84,12 +84,28 @@ def _as_secret(token: object) -> Secret | None:
     return Secret(value) if value.strip() else None
 
 
+BASE_URLS_ENV = "QWEN_SPACES_BASE_URLS"
+
+
+def env_base_urls() -> dict[str, str]:
+    """``$QWEN_SPACES_BASE_URLS``: ``model=url`` pairs separated by commas, e.g. the line
+    ``qwen-spaces serve`` prints, so every client in a process talks to the replicas."""
+    raw = os.environ.get(BASE_URLS_ENV, "").strip()
+    urls: dict[str, str] = {}
+    for item in filter(None, (x.strip() for x in raw.split(","))):
+        name, sep, url = item.partition("=")
+        if not sep:
+            raise ValueError(f"{BASE_URLS_ENV} entries look like model=url, got {item!r}")
+        urls[resolve_model(name.strip()).spec.name] = normalize_base_url(url.strip())
+    return urls
+
+
 class SpaceClient:
     """Async-first client for the catalog's Spaces, with sync twins on a background loop.
 
     ``hf_token`` defaults to ``$HF_TOKEN``; it is sent as ``X-HF-Authorization`` and only to
     the Space's own host. ``base_urls`` maps model names to other hosts (a replica, a
-    duplicated Space); ``base_url=`` on a call does the same for one call.
+    duplicated Space) over ``$QWEN_SPACES_BASE_URLS``; ``base_url=`` does it for one call.
     """
 
     def __init__(
@@ -115,8 +131,9 @@ class SpaceClient:
                                    proxy=proxy, headers=headers, verify_ssl=verify_ssl)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
+        urls = {**env_base_urls(), **(base_urls or {})}
         self.base_urls = {resolve_model(k).spec.name: normalize_base_url(v)
-                          for k, v in (base_urls or {}).items()}
+                          for k, v in urls.items()}
         self._apis: dict[tuple[str, str], SpaceAPI] = {}
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                dict[tuple[str, str], asyncio.Lock]]
@@ -239,12 +256,12 @@ class SpaceClient:
             stream_url = api.url(f"call/{api.api_name}/{event_id}")
             session_hash = event_id  # a /call job's session is its event id
 
-        timeouts = self.transport.timeouts
-        resp = await self.transport.open(
-            "GET", stream_url, space=space, token_host=host, params=params,
-            timeout=self.transport.timeout(read=timeouts.idle),
-            extra_headers={"Accept": "text/event-stream"})
-        try:
+        resp = None
+        try:  # from here on, leaving early for any reason cancels the joined job
+            resp = await self.transport.open(
+                "GET", stream_url, space=space, token_host=host, params=params,
+                timeout=self.transport.timeout(read=self.transport.timeouts.idle),
+                extra_headers={"Accept": "text/event-stream"})
             ctype = resp.headers.get("Content-Type", "")
             if resp.status != 200 or "text/event-stream" not in ctype:
                 body = await resp.read()
@@ -256,7 +273,8 @@ class SpaceClient:
         finally:
             if not proto.completed:
                 await self._cancel(api, session_hash, event_id, host)
-            resp.release()
+            if resp is not None:
+                resp.release()
 
     async def _read(self, resp: aiohttp.ClientResponse, proto: JobProtocol,
                     api: SpaceAPI) -> AsyncGenerator[StreamEvent, None]:

@@ -4,6 +4,7 @@ Importing this package does not import Gradio: :class:`ReplicaSet` starts the re
 subprocess (any Python with Gradio installed), so the caller needs only the standard library.
 """
 
+from .auto import REPLICA_ENV, Endpoints, spaces_or_replicas
 from .process import ReplicaSet, ReplicaStartError
 
-__all__ = ["ReplicaSet", "ReplicaStartError"]
+__all__ = ["REPLICA_ENV", "Endpoints", "ReplicaSet", "ReplicaStartError", "spaces_or_replicas"]

@@ -54,6 +54,9 @@ def serve(argv: Sequence[str] | None = None) -> int:
         with replica_set:
             for name in models:
                 sys.stdout.write(f"{name:<14} {replica_set.url(name)}\n")
+            pairs = ",".join(f"{name}={replica_set.url(name)}" for name in models)
+            sys.stdout.write(f"to point every client at these replicas:\n"
+                             f"  export QWEN_SPACES_BASE_URLS={pairs}\n")
             sys.stdout.write("directives: " + ", ".join(DIRECTIVES) + "\n"
                              "stats: <url>/replica/stats   (Ctrl-C to stop)\n")
             sys.stdout.flush()

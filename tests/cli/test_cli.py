@@ -1,0 +1,99 @@
+"""The ``qwen-spaces`` command as a user meets it: output, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from qwen_spaces.replica import ReplicaSet
+from tests.fault_server import FaultServer, Plan
+
+QUEUE_FULL = '{"detail":"Queue is full. Max size is 3 and size is 3."}'
+SLEEPING = "<!DOCTYPE html><html><body>This Space is sleeping</body></html>"
+
+
+async def cli(*args: str, stdin: str = "", env: dict[str, str] | None = None,
+              ) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "qwen_spaces.cli", *args, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_models_lists_the_catalog() -> None:
+    code, out, _ = await cli("models")
+    assert code == 0
+    for name in ("qwen-2-72b", "qwen-2.5", "qwen-2.5-max", "qvq-72b", "qwen-qvq-72b-preview",
+                 "0.5B"):
+        assert name in out
+
+
+async def test_chat_streams_with_system_and_image(replicas: ReplicaSet, tmp_path: Path) -> None:
+    code, out, err = await cli("chat", "hello there", "-m", "qwen-2.5-max", "-s", "Be brief.",
+                               "--base-url", replicas.url("qwen-2.5-max"))
+    assert code == 0, err
+    assert "system: Be brief." in out and "query: hello there" in out
+    buf = io.BytesIO()
+    Image.new("RGB", (6, 2), (1, 1, 1)).save(buf, format="PNG")
+    (tmp_path / "pic.png").write_bytes(buf.getvalue())
+    code, out, err = await cli("chat", "what is it?", "-m", "qvq-72b", "--image",
+                               str(tmp_path / "pic.png"), "--base-url", replicas.url("qvq-72b"))
+    assert code == 0, err
+    assert hashlib.sha256(buf.getvalue()).hexdigest()[:12] in out and "6x2" in out
+
+
+async def test_interactive_mode_keeps_the_conversation(replicas: ReplicaSet) -> None:
+    code, out, err = await cli("chat", "-m", "qwen-2-72b", "--base-url",
+                               replicas.url("qwen-2-72b"), stdin="first\nsecond\n")
+    assert code == 0, err
+    assert "query: first" in out and "query: second" in out
+    assert "history_turns: 0" in out and "history_turns: 1" in out
+
+
+async def test_inspect_shows_the_live_api(replicas: ReplicaSet) -> None:
+    code, out, err = await cli("inspect", "qwen-2.5", "--base-url", replicas.url("qwen-2.5"))
+    assert code == 0, err
+    assert "gradio_version  6.31.0" in out and "fn_index        3" in out
+    assert "trigger_id      25" in out and "/model_chat" in out
+    assert "['query', 'history', 'system', 'variant']" in out
+
+
+async def test_replica_flag(tmp_path: Path) -> None:
+    code, out, err = await cli("chat", "offline please", "-m", "qwen-2.5", "--replica")
+    assert code == 0, err
+    assert "local replica of Qwen/Qwen2.5" in out and "talking to a local replica" in err
+
+
+@pytest.mark.parametrize(("server", "args", "code", "words"), [
+    (FaultServer(script=[Plan(join_status=503, join_body=QUEUE_FULL)]), (), 4, "queue is full"),
+    (FaultServer(config_status=503, config_body=SLEEPING, config_type="text/html"), (), 5,
+     "not serving its app"),
+    (None, ("--base-url", "http://127.0.0.1:9"), 5, "cannot connect"),
+    (None, ("-m", "gpt-9"), 2, "Unknown Qwen Space model"),
+    (None, ("-m", "qwen-2.5", "--image", "nope.png"), 2, "text-only"),
+], ids=["queue-full", "asleep", "no-network", "bad-model", "image-to-text-model"])
+async def test_expected_failures_are_one_line_with_an_exit_code(
+        server: FaultServer | None, args: tuple[str, ...], code: int, words: str) -> None:
+    if server is not None:
+        async with server:
+            got, _, err = await cli("chat", "hi", "-m", "qwen-2-72b", "--base-url",
+                                      server.url)
+    else:
+        got, _, err = await cli("chat", "hi", *args)
+    assert got == code, err
+    assert err.startswith("error: ") and words in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+async def test_quota_exit_code(replicas: ReplicaSet) -> None:
+    code, _, err = await cli("chat", "/quota", "-m", "qwen-2.5-max", "--base-url",
+                             replicas.url("qwen-2.5-max"))
+    assert code == 3 and "ZeroGPU quota" in err and "Traceback" not in err

@@ -1,0 +1,48 @@
+"""The README's examples run as written, and its test command is the one CI runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qwen_spaces.replica import ReplicaSet
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def python_blocks(section: str) -> list[str]:
+    body = README.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", body, re.S)
+
+
+@pytest.mark.parametrize("section", ["LangChain", "LlamaIndex"])
+def test_example_runs_as_written(section: str, replicas: ReplicaSet) -> None:
+    (code,) = python_blocks(section)
+    assert len(code.strip().splitlines()) <= 10
+    env_urls = ",".join(f"{m}={replicas.url(m)}" for m in replicas.models)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**_env(), "QWEN_SPACES_BASE_URLS": env_urls})
+    assert done.returncode == 0, done.stderr
+    assert "local replica of Qwen/Qwen2.5-Max-Demo" in done.stdout
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "QWEN_SPACES_BASE_URLS"}
+
+
+def test_two_setup_commands_and_ci_runs_the_test_one() -> None:
+    setup = README.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    commands = [ln for ln in re.findall(r"```bash\n(.*?)```", setup, re.S)[0].splitlines()
+                if ln.strip() and not ln.startswith("#")]
+    assert len(commands) == 2
+    assert commands[0].endswith("qwen-spaces demo")
+    ci = (ROOT / ".ci" / "run").read_text()
+    install, run = commands[1].split(" && ")
+    assert run in ci and install.replace("pip install", "pip install -q") in ci
