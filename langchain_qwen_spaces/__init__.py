@@ -12,6 +12,7 @@ from qwen_spaces import (
     SpaceUnavailableError,
 )
 
+from .callbacks import StatusDisplay
 from .chat_models import STATUS_EVENT, ChatQwenSpaces
 
 try:
@@ -29,5 +30,6 @@ __all__ = [
     "SpaceProtocolError",
     "SpaceTimeoutError",
     "SpaceUnavailableError",
+    "StatusDisplay",
     "__version__",
 ]

@@ -5,6 +5,6 @@ reaches LlamaIndex instrumentation handlers as ``QwenSpacesStatusEvent``.
 """
 
 from .base import QwenSpacesLLM
-from .events import QwenSpacesStatusEvent
+from .events import QwenSpacesStatusEvent, StatusDisplay
 
-__all__ = ["QwenSpacesLLM", "QwenSpacesStatusEvent"]
+__all__ = ["QwenSpacesLLM", "QwenSpacesStatusEvent", "StatusDisplay"]

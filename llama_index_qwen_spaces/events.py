@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
 from qwen_spaces import StreamEvent
+from qwen_spaces.status import StatusLine
 
-__all__ = ["QwenSpacesStatusEvent", "dispatch_status"]
+__all__ = ["QwenSpacesStatusEvent", "StatusDisplay", "dispatch_status"]
 
 dispatcher = get_dispatcher(__name__)
 
@@ -54,3 +56,18 @@ def dispatch_status(event: StreamEvent, *, model: str, space_id: str,
         return
     dispatcher.event(QwenSpacesStatusEvent(kind=kind, model=model, space_id=space_id,
                                            details=event.as_dict(), span_id=span_id))
+
+
+class StatusDisplay(BaseEventHandler):
+    """Shows queue position / ETA / progress while a Space works (one updating line in
+    Jupyter). ``get_dispatcher().add_event_handler(StatusDisplay())``."""
+
+    line: StatusLine = Field(default_factory=StatusLine, exclude=True)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "QwenSpacesStatusDisplay"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        if isinstance(event, QwenSpacesStatusEvent):
+            self.line.update(event.details)
