@@ -325,6 +325,8 @@ class SpaceClient:
                     events += proto.handle_call(frame)
                 if proto.completed:
                     break
+            if len(events) > 1:
+                events = _coalesce(events)
             if proto.completed:
                 await self._drain(chunks, proto)
                 for event in events:
@@ -465,6 +467,28 @@ async def _final(stream: AsyncGenerator[StreamEvent, None]) -> Finished:
             if isinstance(event, Finished):
                 return event
     raise SpaceProtocolError("the stream ended without an answer")
+
+
+def _coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
+    """One ``TextDelta`` per run of text that arrived in one network read.
+
+    At a Space's real pace a read holds one token, so nothing changes; when frames pile up
+    (a fast server, a busy consumer) they pass on as one piece instead of a queue of tiny
+    ones, each costing every layer above (adapters, callbacks) its per-chunk overhead.
+    """
+    out: list[StreamEvent] = []
+    run: list[str] = []
+    for event in events:
+        if type(event) is TextDelta and not event.replaced:
+            run.append(event.text)
+            continue
+        if run:
+            out.append(TextDelta("".join(run)))
+            run = []
+        out.append(event)
+    if run:
+        out.append(TextDelta("".join(run)))
+    return out
 
 
 def build_inputs(api: SpaceAPI, chat: PreparedChat, files: list[dict[str, Any]],

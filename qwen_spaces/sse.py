@@ -22,19 +22,25 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    __slots__ = ("_buf", "_scan")
+    __slots__ = ("_buf", "_cr", "_scan")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._scan = 0
+        self._cr = False  # CR line endings seen: only then look for the CRLF/CR separators
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buf = self._buf
         buf += chunk
+        if not self._cr and b"\r" in chunk:
+            self._cr = True
         events: list[SSEEvent] = []
         start = 0
         while True:
-            end, sep_len = self._find_separator(buf, max(self._scan, start))
+            if self._cr:
+                end, sep_len = self._find_separator(buf, max(self._scan, start))
+            else:
+                end, sep_len = buf.find(b"\n\n", max(self._scan, start)), 2
             if end < 0:
                 break
             event = _parse_block(buf, start, end)

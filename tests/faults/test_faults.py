@@ -268,7 +268,7 @@ def test_memory_stays_bounded_on_a_10_mb_reply() -> None:
             total, frames, peak = asyncio.run(consume(server.stdout.readline().strip()))
         finally:
             server.kill()
-    assert total == size and frames == 1024
+    assert total == size and frames > 1  # streamed, not one lump (reads coalesce frames)
     # The client holds the answer, plus the final frame while it parses it: a small multiple
     # of the reply however many frames it took (measured 3.1x; orjson on it was 15x).
     assert peak < 4 * size, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB reply"

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import re
 import time
 from typing import Any
 
@@ -63,7 +64,7 @@ async def test_deltas_concatenate_to_the_invoke_text(replicas: ReplicaSet) -> No
     model = llm(replicas)
     text = "ha ha ha\n\n[1] [1] .. the end"
     chunks = [c async for c in model.astream(f"/echo {text}")]
-    assert len(chunks) >= 8
+    assert len(chunks) >= 2
     assert "".join(str(c.content) for c in chunks) == text
     assert (await model.ainvoke(f"/echo {text}")).content == text
     assert [c.chunk_position for c in chunks].count("last") == 1
@@ -75,6 +76,12 @@ async def test_deltas_concatenate_to_the_invoke_text(replicas: ReplicaSet) -> No
     merged = sum(chunks[1:], chunks[0])
     assert isinstance(merged, AIMessageChunk)
     assert merged.response_metadata["model_name"] == "qwen-2.5-max"  # once, not repeated
+
+
+def test_chunks_arrive_as_the_space_generates_them(replicas: ReplicaSet) -> None:
+    pieces = [str(c.content) for c in llm(replicas).stream("/slow 4 0.2")]
+    ticks = [re.findall(r"tick \d", p) for p in pieces if "tick" in p]
+    assert ticks == [[f"tick {i}"] for i in range(4)]  # each tick its own chunk
 
 
 def test_system_prompt_and_earlier_turns_reach_the_space(replicas: ReplicaSet) -> None:
@@ -105,7 +112,7 @@ def test_chain_streams(replicas: ReplicaSet) -> None:
     chain = prompt | llm(replicas) | StrOutputParser()
     pieces = list(chain.stream({"persona": "a pirate", "question": "where is the gold?"}))
     text = "".join(pieces)
-    assert len(pieces) >= 8
+    assert len(pieces) >= 2
     assert "system: You are a pirate." in text and "query: where is the gold?" in text
 
 
@@ -264,7 +271,7 @@ async def test_queue_position_reaches_callbacks(replica_factory: Any) -> None:
 def test_streaming_invoke_fires_tokens_and_logs_become_events(replicas: ReplicaSet) -> None:
     recorder = Recorder()
     reply = llm(replicas, streaming=True).invoke("/log", config={"callbacks": [recorder]})
-    assert "".join(recorder.tokens) == reply.content and len(recorder.tokens) > 5
+    assert "".join(recorder.tokens) == reply.content and len(recorder.tokens) >= 2
     recorder = Recorder()
     llm(replicas).invoke("/log", config={"callbacks": [recorder]})
     logs = [d["message"] for n, d in recorder.custom if d["kind"] == "log"]

