@@ -16,7 +16,7 @@ import os
 import random
 import secrets
 import weakref
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -38,21 +38,9 @@ from .errors import (
 from .events import Finished, StreamEvent, TextDelta
 from .images import ImageData, ImageSource, RemoteImage, inspect_image
 from .limits import ReplyLimiter, limit_stream
-from .protocol import JobProtocol
+from .protocol import JobProtocol, loads
 from .sse import SSEDecoder
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
-
-_fast_loads: Callable[[str], Any]
-try:  # orjson (it ships with Gradio) parses the small per-token frames faster
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _fast_loads = json.loads
-
-
-def _loads(data: str) -> Any:
-    # orjson peaks at ~14x a huge string's size (measured: 147 MB for a 10 MB answer);
-    # json stays near 3x, so multi-MB frames (final values, long replies) go to json.
-    return _fast_loads(data) if len(data) < 1_000_000 else json.loads(data)
 
 __all__ = ["ChatJob", "SpaceClient"]
 
@@ -309,22 +297,35 @@ class SpaceClient:
                 raise SpaceUnavailableError(
                     f"{space}: the connection dropped mid-stream ({type(exc).__name__}); "
                     "try again", space=space) from None
-            frames = decoder.feed(chunk) if chunk else decoder.flush()
-            frames.reverse()
             events: list[StreamEvent] = []
-            while frames:
-                frame = frames.pop()  # drop each frame's text once parsed (it can be MBs)
-                if queue_mode:
+            if queue_mode:
+                payloads = decoder.feed_data(chunk) if chunk else decoder.flush_data()
+                payloads.reverse()
+                pieces: list[str] = []
+                while payloads:
+                    payload = payloads.pop()  # drop each frame once parsed (it can be MBs)
                     try:
-                        msg = _loads(frame.data)
+                        msg = loads(payload)
                     except ValueError:
                         raise SpaceProtocolError(
                             f"{space}: malformed JSON in the event stream", space=space) from None
+                    piece = proto.append_text(msg)
+                    if piece is not None:
+                        pieces.append(piece)  # the common frame: one token, no event object
+                        continue
+                    if pieces:
+                        events.append(TextDelta("".join(pieces)))
+                        pieces = []
                     events += proto.handle(msg)
-                else:
+                    if proto.completed:
+                        break
+                if pieces:
+                    events.append(TextDelta("".join(pieces)))
+            else:
+                for frame in decoder.feed(chunk) if chunk else decoder.flush():
                     events += proto.handle_call(frame)
-                if proto.completed:
-                    break
+                    if proto.completed:
+                        break
             if len(events) > 1:
                 events = _coalesce(events)
             if proto.completed:

@@ -1,9 +1,10 @@
 """Applying Gradio's streaming diffs (``[op, path, value]`` edits, sse_v2 and later).
 
-Edits are applied in place (no deep copy per token). Gradio's own ``diff`` emits wrong
-delete indices when a list shrinks by two or more (see the protocol notes, 5.3); we apply
-edits best-effort and raise :class:`DiffError` on an impossible one, so the caller can
-fall back to the full value that ``process_completed`` always carries.
+Edits are applied in place (no deep copy per token), with the semantics of Gradio's own
+clients, negative indices included. Gradio's ``diff`` emits wrong delete indices when a
+list shrinks by two or more (protocol notes, 5.3); such edits give what the official client
+gives, or raise :class:`DiffError` on an impossible one, so the caller can fall back to
+the full value that ``process_completed`` always carries.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def apply_edit(value: Any, edit: Any) -> Any:
             raise DiffError(f"add into a {type(parent).__name__}")
     elif op == "delete":
         if isinstance(parent, list):
-            if not isinstance(key, int) or not 0 <= key < len(parent):
+            if not _in_range(key, parent):
                 raise DiffError(f"delete index {key!r} outside a list of {len(parent)}")
             del parent[key]
         elif isinstance(parent, dict):
@@ -74,7 +75,7 @@ def apply_edit(value: Any, edit: Any) -> Any:
 def _child(container: Any, key: Any, edit: Any) -> Any:
     try:
         if isinstance(container, list):
-            if not isinstance(key, int) or key < 0:
+            if not _in_range(key, container):
                 raise DiffError(f"bad list index {key!r} in {edit!r}")
             return container[key]
         if isinstance(container, dict):
@@ -86,13 +87,19 @@ def _child(container: Any, key: Any, edit: Any) -> Any:
 
 def _set(container: Any, key: Any, new: Any, edit: Any) -> None:
     if isinstance(container, list):
-        if not isinstance(key, int) or not 0 <= key < len(container):
+        if not _in_range(key, container):
             raise DiffError(f"bad list index {key!r} in {edit!r}")
         container[key] = new
     elif isinstance(container, dict):
         container[key] = new
     else:
         raise DiffError(f"cannot set into a {type(container).__name__} in {edit!r}")
+
+
+def _in_range(key: Any, items: list[Any]) -> bool:
+    # Python-style negative indices, as Gradio's own clients apply them: Gradio >= 5.29.1
+    # emits them when nested lists shrink (protocol notes 5.3).
+    return type(key) is int and -len(items) <= key < len(items)
 
 
 def _concat(old: Any, new: Any, edit: Any) -> Any:

@@ -129,6 +129,20 @@ class ReplyTracker:
         delta = "".join(fast)
         return [self._emit(delta)] if delta else []
 
+    def append_only(self, edits: Any) -> str | None:
+        """The hot path: if ``edits`` is exactly one append at the answer's growing leaf,
+        record it and return the appended text; otherwise None (use :meth:`edits`)."""
+        if type(edits) is list and len(edits) == 1:
+            edit = edits[0]
+            if (type(edit) is list and len(edit) == 3 and edit[0] == "append"
+                    and self._leaf is not None and edit[1] == self._leaf
+                    and type(edit[2]) is str):
+                text: str = edit[2]
+                self._pending.append(text)
+                self._emitted.append(text)
+                return text
+        return None
+
     def _materialise(self) -> None:
         if self._pending and self._leaf is not None:
             extra = "".join(self._pending)

@@ -233,8 +233,10 @@ async def test_leaving_a_stream_stops_the_server_side_generator(
     assert await asyncio.to_thread(wait_for, lambda: _stopped(any_replicas, model, before))
 
 
-async def test_queue_position_queue_full_and_retry(replica_factory: Any) -> None:
-    reps = replica_factory(models=["qwen-2.5-max"], max_size=1, concurrency=1, token_delay=0.01)
+@pytest.mark.parametrize("generation", ["6", "4.44.1"], ids=lambda g: f"gradio{g}")
+async def test_queue_position_queue_full_and_retry(replica_factory: Any, generation: str) -> None:
+    reps = replica_factory(models=["qwen-2.5-max"], max_size=1, concurrency=1, token_delay=0.01,
+                           generation=generation)
     model = "qwen-2.5-max"
     client = client_for(reps, max_retries=0)
     running = client.astream(model, [{"role": "user", "content": "/slow 6 0.5"}])

@@ -215,10 +215,20 @@ def server_frames(values: list[list[Any]]) -> list[dict[str, Any]]:
     return frames
 
 
+def drive(proto: JobProtocol, frame: dict[str, Any], fast: bool) -> list[Any]:
+    """As the client does it (``fast``): the one-call append path first, else ``handle``."""
+    if fast:
+        piece = proto.append_text(frame)
+        if piece is not None:
+            return [TextDelta(piece)]
+    return proto.handle(frame)
+
+
 @settings(max_examples=150, deadline=None)
 @given(TOKENS, st.sampled_from(["tuples", "text_dict", "messages", "parts", "text"]),
-       st.integers(0, 3))
-def test_deltas_concatenate_to_the_final_text(tokens: list[str], fmt: str, turns: int) -> None:
+       st.integers(0, 3), st.booleans())
+def test_deltas_concatenate_to_the_final_text(tokens: list[str], fmt: str, turns: int,
+                                              fast: bool) -> None:
     api = capture_api("6.31.0", **({"reply_output": 0, "reply_kind": "text"}
                                   if fmt == "text" else {}))
     proto = JobProtocol(api, model="m")
@@ -229,7 +239,7 @@ def test_deltas_concatenate_to_the_final_text(tokens: list[str], fmt: str, turns
         values.append(render(fmt, turns, acc))
     streamed = ""
     for frame in server_frames(values):
-        for ev in proto.handle(frame):
+        for ev in drive(proto, frame, fast):
             if isinstance(ev, TextDelta):
                 assert ev.replaced == 0
                 streamed += ev.text
