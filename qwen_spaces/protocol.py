@@ -69,9 +69,8 @@ class JobProtocol:
         if (type(msg) is not dict or msg.get("msg") != "process_generating" or self._first
                 or self._broken or not self.api.diffs or msg.get("event_id") != self.event_id):
             return None
-        output = msg.get("output")
         try:
-            edits = output["data"][self.api.reply_output]  # type: ignore[index]
+            edits = msg["output"]["data"][self.api.reply_output]
         except (TypeError, KeyError, IndexError):
             return None
         text = self.tracker.append_only(edits)

@@ -15,6 +15,7 @@ from typing import TypeVar
 __all__ = ["SSEDecoder", "SSEEvent"]
 
 T = TypeVar("T")
+_SPLIT_LIMIT = 1 << 18  # above this, frames are found incrementally, never re-split
 
 _LINES = re.compile(r"\r\n|\r|\n")  # not str.splitlines: it also splits on \f, \u2028...
 
@@ -40,7 +41,22 @@ class SSEDecoder:
         """The fast path for data-only streams (Gradio's queue stream): each event's data,
         ready for a JSON parser, without building an :class:`SSEEvent` (bytes; a str when
         the frame is huge, to save a copy)."""
-        return self._feed(chunk, _data_payload)
+        pending = len(self._buf)
+        if self._cr or b"\r" in chunk or pending + len(chunk) > _SPLIT_LIMIT:
+            return self._feed(chunk, _data_payload)  # incremental: linear on huge frames
+        # Small buffers (every token frame): one C-level split instead of a scan per frame.
+        parts = (bytes(self._buf) + chunk if pending else chunk).split(b"\n\n")
+        self._buf = bytearray(parts.pop())
+        self._scan = 0
+        out: list[bytes | str] = []
+        for part in parts:
+            if part.startswith(b"data: ") and b"\n" not in part:
+                out.append(part[6:])
+            elif part.strip():
+                event = _parse_block(bytearray(part), 0, len(part))
+                if event is not None:
+                    out.append(event.data)
+        return out
 
     def flush_data(self) -> list[bytes | str]:
         return [e.data for e in self.flush()]
