@@ -1,0 +1,309 @@
+"""Run every benchmark and write ``benchmarks/results/{results.json,report.md,scaling.png}``.
+
+``python -m benchmarks [--quick] [--skip-g4f] [--skip-replica]`` from the repository root.
+The fast server runs in its own process; every measurement runs in a fresh client process
+(:mod:`benchmarks.workloads`), so each contender's CPU time and memory are its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import g4f_env, report
+from .server import reply_text
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+SUBPROCESS_TIMEOUT = 420
+
+
+@dataclass(frozen=True)
+class Settings:
+    stream_tokens: int = 20_000
+    repeats: int = 5              # per point, fast contenders
+    slow_repeats: int = 3         # gradio_client, g4f, /call at 16k
+    scaling: tuple[int, ...] = (1_000, 4_000, 16_000)
+    concurrent_streams: int = 256
+    concurrent_tokens: int = 1_000
+    sequential_calls: int = 100
+    sequential_tokens: int = 100
+    replica_pieces: int = 2_000
+    import_runs: int = 5
+
+
+QUICK = Settings(stream_tokens=5_000, repeats=2, slow_repeats=1, scaling=(1_000, 4_000),
+                 concurrent_streams=64, sequential_calls=20, replica_pieces=500,
+                 import_runs=3)
+OURS = ("transport", "langchain", "llamaindex")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def fast_server() -> Any:
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.server"], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"the benchmark server did not start (said {url!r})")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class Runner:
+    """Launches one client process per measurement against the fast server."""
+
+    def __init__(self, server: str, settings: Settings, g4f_python: str | None) -> None:
+        self.server = server
+        self.settings = settings
+        self.g4f_python = g4f_python
+
+    def _set(self, tokens: int, layout: str) -> None:
+        body = json.dumps({"tokens": tokens, "layout": layout}).encode()
+        urllib.request.urlopen(urllib.request.Request(
+            f"{self.server}/_bench/set", data=body, method="POST"), timeout=10).close()
+
+    def measure(self, contender: str, workload: str, *, tokens: int | None = None,
+                protocol: str = "queue", layout: str = "parts", url: str | None = None,
+                prompt: str = "bench", model: str = "qwen-2-72b", expect: int | None = None,
+                **params: Any) -> dict[str, Any]:
+        """One point. With ``tokens`` the fast server is set up for it; else ``url`` (a
+        real Gradio) is the target and ``expect`` the answer length, if known."""
+        if tokens is not None:
+            self._set(tokens, layout)
+            url = self.server + ("/call-mode" if protocol == "call" else "")
+            expect = tokens if contender == "raw" else len(reply_text(tokens))
+        spec = {"contender": contender, "workload": workload, "params": params,
+                "target": {"url": url, "model": model, "protocol": protocol,
+                           "prompt": prompt},
+                "control": self.server if tokens is not None else None, "expect": expect}
+        python = self.g4f_python if contender == "g4f" else sys.executable
+        if python is None:
+            return {"error": "the g4f side environment is not available"}
+        label = f"{workload} {contender} {protocol}/{layout} " + \
+            (f"{tokens} tokens" if tokens else "replica")
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run([python, "-m", "benchmarks.workloads", json.dumps(spec)],
+                                  cwd=ROOT, capture_output=True, text=True,
+                                  timeout=SUBPROCESS_TIMEOUT,
+                                  env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+        except subprocess.TimeoutExpired:
+            log(f"{label}: timed out")
+            return {"error": f"timed out after {SUBPROCESS_TIMEOUT}s"}
+        lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+        result: dict[str, Any] = json.loads(lines[-1][7:]) if lines else {
+            "error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}"}
+        result.update(tokens=tokens, protocol=protocol, layout=layout)
+        log(f"{label}: {time.perf_counter() - t0:.1f}s"
+            + (f" ERROR {result['error']}" if "error" in result else ""))
+        return result
+
+
+# -- the benchmark sections ----------------------------------------------------------------
+def run_stream(r: Runner) -> dict[str, Any]:
+    s = r.settings
+    points: dict[str, dict[str, Any]] = {
+        "raw": dict(contender="raw"),
+        "transport": dict(contender="transport"),
+        "langchain": dict(contender="langchain"),
+        "llamaindex": dict(contender="llamaindex"),
+        "gradio_client": dict(contender="gradio_client", repeats=s.slow_repeats),
+        "g4f": dict(contender="g4f", repeats=s.slow_repeats),
+        "raw (tuples layout)": dict(contender="raw", layout="tuples"),
+        "g4f (tuples layout)": dict(contender="g4f", layout="tuples", repeats=s.slow_repeats),
+    }
+    out: dict[str, Any] = {}
+    for key, point in points.items():
+        kw: dict[str, Any] = {"repeats": s.repeats, **point}
+        out[key] = r.measure(kw.pop("contender"), "stream", tokens=s.stream_tokens, **kw)
+    return out
+
+
+def run_scaling(r: Runner) -> dict[str, Any]:
+    s = r.settings
+    plan = {"queue": ("raw", "transport", "langchain", "llamaindex", "gradio_client"),
+            "call": ("raw", "transport")}
+    out: dict[str, Any] = {}
+    for protocol, names in plan.items():
+        for name in names:
+            for tokens in s.scaling:
+                slow = name == "gradio_client" or (protocol == "call" and tokens > 4000)
+                out.setdefault(protocol, {}).setdefault(name, {})[str(tokens)] = r.measure(
+                    name, "stream", tokens=tokens, protocol=protocol,
+                    repeats=s.slow_repeats if slow else s.repeats)
+    return out
+
+
+def run_concurrent(r: Runner) -> dict[str, Any]:
+    s = r.settings
+    return {name: r.measure(name, "concurrent", tokens=s.concurrent_tokens,
+                            streams=s.concurrent_streams)
+            for name in ("raw", *OURS)}
+
+
+def run_sequential(r: Runner) -> dict[str, Any]:
+    s = r.settings
+    return {name: r.measure(name, "sequential", tokens=s.sequential_tokens,
+                            calls=s.sequential_calls)
+            for name in ("raw", *OURS, "gradio_client", "g4f")}
+
+
+def run_replica(r: Runner) -> dict[str, Any]:
+    """Real Gradio 6 (the ``qwen-2.5-max`` replica, no token delay): it measures Gradio."""
+    from qwen_spaces.replica import ReplicaSet
+
+    text = "".join(f"w{i % 10} " for i in range(r.settings.replica_pieces))[
+        :3 * r.settings.replica_pieces]  # /echo streams 3 characters a piece
+    try:
+        with ReplicaSet(["qwen-2.5-max"], token_delay=0) as reps:
+            url = reps.url("qwen-2.5-max")
+            return {"pieces": r.settings.replica_pieces, "gradio": _version("gradio"), **{
+                name: r.measure(name, "stream", url=url, prompt=f"/echo {text}",
+                                model="qwen-2.5-max",
+                                expect=None if name == "raw" else len(text),
+                                repeats=r.settings.slow_repeats)
+                for name in ("raw", "transport", "gradio_client")}}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
+def run_imports(runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for module in ("", "qwen_spaces", "langchain_qwen_spaces", "llama_index_qwen_spaces",
+                   "gradio_client"):
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import {module}" if module else "pass"],
+                           cwd=ROOT, check=True)
+            times.append(time.perf_counter() - t0)
+        out[module or "(interpreter only)"] = {"median_s": statistics.median(times),
+                                               "runs_s": times}
+    return out
+
+
+# -- machine ---------------------------------------------------------------------------------
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def code_state() -> dict[str, Any]:
+    """Which client code was measured: commit, uncommitted files, a hash of the sources."""
+    packages = ("qwen_spaces", "langchain_qwen_spaces", "llama_index_qwen_spaces")
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else ""
+
+    digest = hashlib.sha256()
+    for path in sorted(p for pkg in packages for p in (ROOT / pkg).rglob("*.py")):
+        digest.update(path.read_bytes())
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", *packages).splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or "unknown", "dirty": dirty,
+            "sha256": digest.hexdigest()[:12]}
+
+
+def machine(g4f_python: str | None) -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in
+                   Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = None
+    try:
+        mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    versions = {d: _version(d) for d in (
+        "qwen-spaces", "aiohttp", "orjson", "gradio", "gradio_client", "langchain-core",
+        "llama-index-core", "httpx")}
+    versions["g4f (side venv)"] = g4f_env.G4F_VERSION if g4f_python else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "versions": versions, "code": code_state()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--skip-g4f", action="store_true", help="no g4f side environment")
+    parser.add_argument("--skip-replica", action="store_true", help="no real Gradio run")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument("--report-only", action="store_true",
+                        help="re-render report.md from an existing results.json")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        write(json.loads((args.out / "results.json").read_text()), args.out)
+        return 0
+    settings = QUICK if args.quick else Settings()
+    started = time.perf_counter()
+
+    g4f_python: str | None = None
+    g4f_error = "skipped (--skip-g4f)" if args.skip_g4f else None
+    if not args.skip_g4f:
+        try:
+            g4f_python = str(g4f_env.ensure(log))
+        except (g4f_env.G4FUnavailable, OSError, subprocess.SubprocessError) as exc:
+            g4f_error = str(exc)
+            log(f"g4f contender unavailable: {exc}")
+
+    results: dict[str, Any] = {"machine": machine(g4f_python), "settings": asdict(settings),
+                               "quick": args.quick, "g4f_error": g4f_error,
+                               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    with fast_server() as url:
+        log(f"benchmark server at {url}")
+        r = Runner(url, settings, g4f_python)
+        results["stream"] = run_stream(r)
+        results["scaling"] = run_scaling(r)
+        results["concurrent"] = run_concurrent(r)
+        results["sequential"] = run_sequential(r)
+    results["imports"] = run_imports(settings.import_runs)
+    results["replica"] = {"error": "skipped (--skip-replica)"} if args.skip_replica \
+        else run_replica(r)
+    results["duration_s"] = time.perf_counter() - started
+
+    write(results, args.out)
+    return 0
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    """results.json (raw + summary), report.md and, with matplotlib, scaling.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    summary = report.summarize(results)
+    results["summary"] = summary
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    plot = report.plot(summary, out / "scaling.png")
+    text = report.markdown(summary, plot)
+    (out / "report.md").write_text(text)
+    log(f"wrote {out / 'report.md'}" + ("" if plot else " (no plot: no matplotlib)"))
+    print(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

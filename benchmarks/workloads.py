@@ -1,0 +1,186 @@
+"""The measuring harness and the workloads; runs in one fresh client process per measurement.
+
+``python -m benchmarks.workloads '<spec json>'`` builds one contender, runs one workload
+against the target and prints ``RESULT <json>`` as its last line. Running each measurement
+in its own process keeps CPU time, peak RSS and imports those of that contender alone (the
+server is another process). Standard library only at module level, so the g4f side
+environment can run it too.
+
+Workloads:
+* ``stream``: a warm-up call, then ``repeats`` calls one after another; wall time, process
+  CPU time and time to first text of each.
+* ``concurrent``: a warm-up call, then ``streams`` calls at once on one event loop; wall
+  time, CPU time, time to first text of each, errors, peak RSS above the pre-run RSS, and
+  the TCP connections the server saw.
+* ``sequential``: ``calls`` calls one after another from a fresh client, with nothing
+  before them; the server's counts of ``/config`` hits and TCP connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import aclosing
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .contenders import CONTENDERS, Contender, Target
+
+CALL_TIMEOUT = 180.0
+
+
+@dataclass
+class Call:
+    """One measured call. ``pieces``/``chars`` as the contender yielded them."""
+
+    wall: float
+    ttft: float | None
+    pieces: int
+    chars: int
+    error: str | None = None
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.first: float | None = None
+        self.pieces = 0
+        self.chars = 0
+
+    def add(self, n: int) -> None:
+        if self.first is None and n > 0:
+            self.first = time.perf_counter() - self.t0
+        self.pieces += 1
+        self.chars += n
+
+    def drain(self, pieces: Iterator[int]) -> None:
+        for n in pieces:
+            self.add(n)
+
+    def result(self, error: str | None = None) -> Call:
+        return Call(time.perf_counter() - self.t0, self.first, self.pieces, self.chars, error)
+
+
+async def one_call(contender: Contender, expect: int | None) -> Call:
+    """Run one call to the end; errors (and a short answer) are recorded, not raised."""
+    tally = Tally()
+
+    async def run() -> None:
+        if contender.sync:
+            await asyncio.to_thread(tally.drain, contender.stream_sync())
+            return
+        async with aclosing(contender.stream()) as pieces:  # type: ignore[type-var]
+            async for n in pieces:
+                tally.add(n)
+
+    try:
+        await asyncio.wait_for(run(), CALL_TIMEOUT)
+    except Exception as exc:  # the error is a result here
+        return tally.result(f"{type(exc).__name__}: {exc}"[:300])
+    got = tally.chars if contender.text else tally.pieces
+    if expect is not None and got != expect:
+        what = "characters" if contender.text else "frames"
+        return tally.result(f"incomplete: {got} of {expect} {what}")
+    return tally.result()
+
+
+# -- process measurements ----------------------------------------------------------------
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak_rss() -> None:
+    try:  # Linux: "5" resets VmHWM to the current RSS
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+class Control:
+    """The benchmark server's ``/_bench`` endpoints (no-ops against other servers)."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+
+    def _call(self, path: str, method: str = "GET") -> dict[str, Any]:
+        if self.url is None:
+            return {}
+        req = urllib.request.Request(f"{self.url}/_bench/{path}", method=method,
+                                     data=b"{}" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            result: dict[str, Any] = json.load(resp)
+            return result
+
+    def reset(self) -> None:
+        self._call("reset", "POST")
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("stats")
+
+
+# -- workloads ---------------------------------------------------------------------------
+async def stream(c: Contender, ctl: Control, expect: int | None, repeats: int = 3,
+                 **_: Any) -> dict[str, Any]:
+    await one_call(c, expect)  # warm-up: discovery, first connection, lazy imports
+    runs = []
+    for _run in range(repeats):
+        cpu0 = time.process_time()
+        call = await one_call(c, expect)
+        runs.append({**asdict(call), "cpu": time.process_time() - cpu0})
+    return {"runs": runs}
+
+
+async def concurrent(c: Contender, ctl: Control, expect: int | None, streams: int = 256,
+                     **_: Any) -> dict[str, Any]:
+    await one_call(c, expect)
+    ctl.reset()
+    _reset_peak_rss()
+    rss0 = _status_kb("VmRSS")
+    cpu, t0 = time.process_time(), time.perf_counter()
+    calls = await asyncio.gather(*(one_call(c, expect) for _ in range(streams)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu
+    return {"wall": wall, "cpu": cpu, "streams": streams,
+            "ttft": [x.ttft for x in calls], "errors": [x.error for x in calls if x.error],
+            "chars": sum(x.chars for x in calls), "pieces": sum(x.pieces for x in calls),
+            "rss_before_kb": rss0, "rss_peak_kb": _status_kb("VmHWM"),
+            "server": ctl.stats()}
+
+
+async def sequential(c: Contender, ctl: Control, expect: int | None, calls: int = 100,
+                     **_: Any) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    results = [await one_call(c, expect) for _ in range(calls)]
+    return {"wall": time.perf_counter() - t0, "calls": calls,
+            "errors": [x.error for x in results if x.error], "server": ctl.stats()}
+
+
+WORKLOADS = {"stream": stream, "concurrent": concurrent, "sequential": sequential}
+
+
+async def main(spec: dict[str, Any]) -> dict[str, Any]:
+    ctl = Control(spec.get("control"))
+    ctl.reset()  # so "sequential" counts discovery too
+    contender = CONTENDERS[spec["contender"]](Target(**spec["target"]))
+    try:
+        await contender.start()
+    except Exception as exc:
+        return {"error": f"start failed: {type(exc).__name__}: {exc}"[:500]}
+    try:
+        return await WORKLOADS[spec["workload"]](contender, ctl, spec.get("expect"),
+                                                 **spec.get("params", {}))
+    finally:
+        await contender.close()
+
+
+if __name__ == "__main__":
+    result = asyncio.run(main(json.loads(sys.argv[1])))
+    print("RESULT " + json.dumps(result), flush=True)
