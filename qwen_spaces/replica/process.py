@@ -137,9 +137,11 @@ class ReplicaSet:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         cmd = [resolved, "-m", "qwen_spaces.replica", "--models", ",".join(self.models),
-               *self._args]
+               "--exit-with-parent", *self._args]
+        # The replicas hold the read end of a pipe only we write to: if this process dies
+        # without stop() (SIGKILL, a crash), they see EOF and exit instead of lingering.
         self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
             text=True, env=env, cwd=self._workdir, start_new_session=True)
         self._reader = threading.Thread(target=self._read, name="replica-output", daemon=True)
         self._reader.start()
@@ -166,8 +168,10 @@ class ReplicaSet:
                 os.killpg(proc.pid, signal.SIGKILL)  # leftovers in the group, if any
             if self._reader is not None:
                 self._reader.join(grace)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            for pipe in (proc.stdout, proc.stdin):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

@@ -7,6 +7,7 @@ protocol without Hugging Face. Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -50,6 +51,11 @@ def serve(argv: Sequence[str] | None = None) -> int:
     replica_set = ReplicaSet(models, python=args.gradio_python, ports=ports,
                              max_size=args.max_size, concurrency=args.concurrency,
                              token_delay=args.token_delay)
+    def leave(*_: object) -> None:
+        raise SystemExit(0)  # unwinds the with block below, which stops the replicas
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
     try:
         with replica_set:
             for name in models:

@@ -91,6 +91,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-size", type=int, default=None, help="queue max_size")
     parser.add_argument("--concurrency", type=int, default=LaunchOptions.concurrency_limit,
                         help="endpoint concurrency_limit")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="exit when standard input closes (the parent holds it open)")
     return parser.parse_args(argv)
 
 
@@ -107,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if args.exit_with_parent:
+        def watch_parent() -> None:
+            sys.stdin.buffer.read()  # returns at EOF: the parent closed the pipe or died
+            stop.set()
+
+        threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     demos = []
     for name, port in zip(names, ports, strict=True):
         demo, url = launch_replica(CATALOG[name], port or None, options)

@@ -249,3 +249,38 @@ def test_serve_cli_stops_cleanly_on_ctrl_c() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@pytest.mark.parametrize("how", ["sigkill-parent", "sigterm-serve"])
+def test_replicas_never_outlive_their_owner(how: str) -> None:
+    """A parent killed outright (SIGKILL: no cleanup runs) or a serve told to terminate
+    leaves no replica server behind."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    if how == "sigkill-parent":
+        code = ("from qwen_spaces.replica import ReplicaSet; import time, sys\n"
+                "r = ReplicaSet(['qwen-2.5-max']).start()\n"
+                "print(r.url('qwen-2.5-max'), flush=True); time.sleep(600)")
+        cmd = [sys.executable, "-c", code]
+    else:
+        cmd = [sys.executable, "-m", "qwen_spaces.replica.serve", "--model", "qwen-2.5-max"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[-1]
+        assert local_get(f"{url}/config")["version"]
+        proc.send_signal(signal.SIGKILL if how == "sigkill-parent" else signal.SIGTERM)
+        proc.wait(30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                local_get(f"{url}/config", timeout=1)
+            except OSError:
+                return  # the replica is gone
+            time.sleep(0.2)
+        pytest.fail(f"the replica at {url} outlived its owner ({how})")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stdout is not None:
+            proc.stdout.close()
