@@ -26,9 +26,8 @@ from .events import (
     StreamEvent,
     TextDelta,
 )
+from .transport import VERSION as __version__
 from .transport import Timeouts, close_sessions, normalize_base_url
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BASE_URLS_ENV",

@@ -113,9 +113,7 @@ class ReplyTracker:
         fast: list[str] = []
         touched = False
         for edit in edits:
-            if (not touched and self._leaf is not None and type(edit) is list
-                    and len(edit) == 3 and edit[0] == "append" and edit[1] == self._leaf
-                    and isinstance(edit[2], str)):
+            if not touched and self._grows_leaf(edit):
                 fast.append(edit[2])
                 continue
             if not touched:
@@ -132,16 +130,18 @@ class ReplyTracker:
     def append_only(self, edits: Any) -> str | None:
         """The hot path: if ``edits`` is exactly one append at the answer's growing leaf,
         record it and return the appended text; otherwise None (use :meth:`edits`)."""
-        if type(edits) is list and len(edits) == 1:
-            edit = edits[0]
-            if (type(edit) is list and len(edit) == 3 and edit[0] == "append"
-                    and self._leaf is not None and edit[1] == self._leaf
-                    and type(edit[2]) is str):
-                text: str = edit[2]
-                self._pending.append(text)
-                self._emitted.append(text)
-                return text
+        if type(edits) is list and len(edits) == 1 and self._grows_leaf(edits[0]):
+            text: str = edits[0][2]
+            self._pending.append(text)
+            self._emitted.append(text)
+            return text
         return None
+
+    def _grows_leaf(self, edit: Any) -> bool:
+        """``edit`` appends text at the leaf the answer grows at: the delta is its value."""
+        return (type(edit) is list and len(edit) == 3 and edit[0] == "append"
+                and self._leaf is not None and edit[1] == self._leaf
+                and type(edit[2]) is str)
 
     def _materialise(self) -> None:
         if self._pending and self._leaf is not None:

@@ -17,6 +17,8 @@ import re
 import weakref
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _metadata_version
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -32,7 +34,10 @@ from .errors import (
 
 __all__ = ["Secret", "Timeouts", "Transport", "close_sessions", "get_session", "normalize_base_url"]
 
-VERSION = "0.1.0"
+try:
+    VERSION = _metadata_version("qwen-spaces")
+except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+    VERSION = "0.0.0"
 USER_AGENT = (f"qwen-spaces/{VERSION} (+langchain/llama-index adapter) aiohttp/"
               f"{aiohttp.__version__} python/{platform.python_version()}")
 
