@@ -19,13 +19,17 @@ from .errors import (
 )
 from .events import (
     Finished,
+    InvalidToolCall,
     ProcessStarted,
     ProgressUpdate,
     QueuePosition,
     SpaceLog,
     StreamEvent,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
 )
+from .tools import ToolCallParser, ToolSpec, extract_json
 from .transport import VERSION as __version__
 from .transport import Timeouts, close_sessions, normalize_base_url
 
@@ -34,6 +38,7 @@ __all__ = [
     "CATALOG",
     "ChatJob",
     "Finished",
+    "InvalidToolCall",
     "ModelChoice",
     "PreparedChat",
     "ProcessStarted",
@@ -54,9 +59,14 @@ __all__ = [
     "StreamEvent",
     "TextDelta",
     "Timeouts",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallParser",
+    "ToolSpec",
     "Turn",
     "__version__",
     "close_sessions",
+    "extract_json",
     "list_models",
     "normalize_base_url",
     "resolve_model",

@@ -39,6 +39,8 @@ class SpaceSpec:
     default_system: str | None = None
     api_open: bool = True
     vision: bool = False
+    #: Takes tools in Qwen's text format (needs a system input to offer them in).
+    tool_calling: bool = False
     max_images: int = 0
     max_image_bytes: int = 10 * 1024 * 1024
     variants: tuple[str, ...] = ()
@@ -74,6 +76,7 @@ _ENTRIES: tuple[dict[str, Any], ...] = (
         "reply_output": 1,
         "reply_kind": "chatbot",
         "history_format": "tuples",
+        "tool_calling": True,
         "default_system": "You are a helpful assistant.",
         "aliases": ("qwen-qwen2-72b-instruct", "qwen2-72b-instruct", "qwen/qwen2-72b-instruct"),
         "context_window": 32768,
@@ -94,6 +97,7 @@ _ENTRIES: tuple[dict[str, Any], ...] = (
         "reply_kind": "chatbot",
         "history_format": "tuples",
         "history_item": "text_dict",
+        "tool_calling": True,
         "default_system": "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
         "api_open": False,
         "variants": ("72B", "32B", "14B", "7B", "3B", "1.5B", "0.5B"),
@@ -115,6 +119,7 @@ _ENTRIES: tuple[dict[str, Any], ...] = (
         "outputs": ("textbox", "chatbot", "system"),
         "reply_output": 1,
         "reply_kind": "chatbot",
+        "tool_calling": True,
         "default_system": "You are a helpful assistant.",
         "aliases": ("qwen-2-5-max", "qwen-qwen2-5-max", "qwen2.5-max", "qwen/qwen2.5-max-demo"),
         "context_window": 32768,

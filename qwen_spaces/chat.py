@@ -12,30 +12,51 @@ Mapping rules:
 * the last turn must be a user turn: it becomes the query; the earlier user/assistant turns
   go into the history input, in the server's format;
 * a Space without a history (or system) input gets a flattened transcript instead, as
-  ``System: …`` / ``User: …`` / ``Assistant: …`` paragraphs ending with the question.
+  ``System: …`` / ``User: …`` / ``Assistant: …`` paragraphs ending with the question;
+* tools (see :mod:`qwen_spaces.tools`): the tools block is appended to the system text (the
+  catalog default when the caller has none, as Qwen's template does); an assistant turn's
+  calls become ``<tool_call>`` blocks after its text; each run of tool results becomes one
+  user turn of ``<tool_response>`` blocks, in order. Only Spaces with a system input take
+  tools; the others refuse them here.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .catalog import ModelChoice
+from .events import ToolCall
 from .images import ImageSource, image_from
+from .tools import (
+    ToolChoice,
+    ToolSpec,
+    normalize_tool_choice,
+    render_response_format,
+    render_tool_calls,
+    render_tool_results,
+    render_tools,
+    tool_specs,
+)
 
 __all__ = ["PreparedChat", "Turn", "encode_history", "prepare_chat"]
 
-Role = Literal["system", "user", "assistant"]
-_ROLE_ALIASES = {"system": "system", "user": "user", "human": "user", "assistant": "assistant",
-                 "ai": "assistant"}
+Role = Literal["system", "user", "assistant", "tool"]
+_ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user", "human": "user",
+                 "assistant": "assistant", "ai": "assistant", "tool": "tool"}
 
 
 @dataclass(frozen=True)
 class Turn:
+    """One message. An assistant turn may carry ``tool_calls``; a ``tool`` turn's ``text``
+    is one tool's result."""
+
     role: Role
     text: str
     images: tuple[Any, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,29 +66,61 @@ class PreparedChat:
     system: str | None
     images: tuple[ImageSource, ...]
     variant: str | None
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"
+
+    @property
+    def parse_tools(self) -> bool:
+        """Whether the reply is read for tool calls (tools offered, choice not ``none``)."""
+        return bool(self.tools) and self.tool_choice != "none"
 
 
 def _as_turn(item: Turn | Mapping[str, Any], index: int) -> Turn:
     role: Any
     if isinstance(item, Turn):
-        role, text, images = item.role, item.text, item.images
+        role, text, images, calls = item.role, item.text, item.images, item.tool_calls
     elif isinstance(item, Mapping):
         role = item.get("role")
         text = item.get("content", item.get("text", ""))
         images = tuple(item.get("images") or ())
+        calls = tuple(_as_call(c, index) for c in item.get("tool_calls") or ())
     else:
         raise ValueError(f"message {index} must be a Turn or a mapping, not {type(item).__name__}")
     norm = _ROLE_ALIASES.get(str(role).lower()) if isinstance(role, str) else None
     if norm is None:
         raise ValueError(
-            f"message {index} has role {role!r}; Qwen Spaces take only system, user and "
-            "assistant messages (tool results cannot be sent to a Space)"
+            f"message {index} has role {role!r}; Qwen Spaces take system, user, assistant "
+            "and tool messages"
         )
     if text is None:
         text = ""
     if not isinstance(text, str):
         raise ValueError(f"message {index} content must be text, got {type(text).__name__}")
-    return Turn(norm, text, tuple(images))  # type: ignore[arg-type]
+    if calls and norm != "assistant":
+        raise ValueError(f"message {index}: only assistant messages carry tool calls")
+    return Turn(norm, text, tuple(images), calls)  # type: ignore[arg-type]
+
+
+def _as_call(call: object, index: int) -> ToolCall:
+    """A call in an input message: a ToolCall, or a mapping with ``name`` and ``args`` /
+    ``arguments`` (a dict or its JSON text), or OpenAI's ``{"function": {…}}``."""
+    if isinstance(call, ToolCall):
+        return call
+    if isinstance(call, Mapping):
+        inner = call.get("function")
+        fn: Mapping[str, Any] = inner if isinstance(inner, Mapping) else call
+        name = fn.get("name")
+        args = fn.get("arguments", fn.get("args", {}))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except ValueError:
+                raise ValueError(f"message {index}: tool call {name!r} has arguments that "
+                                 "are not valid JSON") from None
+        if isinstance(name, str) and name and isinstance(args, dict):
+            return ToolCall(str(call.get("id") or ""), name, args)
+    raise ValueError(f"message {index}: a tool call needs a name and an arguments object, "
+                     f"got {str(call)[:80]}")
 
 
 def prepare_chat(
@@ -75,12 +128,34 @@ def prepare_chat(
     messages: Sequence[Turn | Mapping[str, Any]],
     *,
     system_prompt: str | None = None,
+    tools: Sequence[ToolSpec | Mapping[str, Any]] | None = None,
+    tool_choice: object = None,
+    response_format: object = None,
 ) -> PreparedChat:
-    """Validate and map a conversation for ``choice``'s Space. Raises ``ValueError``."""
+    """Validate and map a conversation for ``choice``'s Space. Raises ``ValueError``.
+
+    ``tools``: JSON-schema functions (OpenAI shape or :class:`ToolSpec`); ``tool_choice``:
+    see :func:`~qwen_spaces.tools.normalize_tool_choice`; ``response_format``: OpenAI's
+    ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {"schema": …}}``,
+    asked for in the system text.
+    """
     spec = choice.spec
     if not messages:
         raise ValueError("the conversation is empty: send at least one user message")
-    turns = [_as_turn(m, i) for i, m in enumerate(messages)]
+    specs = tool_specs(tools)
+    tool_mode = normalize_tool_choice(tool_choice, specs)
+    format_block = _response_format(response_format)
+    raw_turns = [_as_turn(m, i) for i, m in enumerate(messages)]
+    uses_tools = bool(specs) or any(t.tool_calls or t.role == "tool" for t in raw_turns)
+    if uses_tools and not spec.tool_calling:
+        capable = ", ".join(s.name for s in _catalog_specs() if s.tool_calling)
+        raise ValueError(
+            f"{choice.model_name} cannot take tools: the Space has no system input to offer "
+            f"them in; use one of {capable}")
+    if format_block and not spec.supports_system:
+        raise ValueError(f"{choice.model_name} cannot be asked for JSON output: the Space "
+                         "has no system input")
+    turns = _render_tool_turns(raw_turns)
 
     systems = [t.text for t in turns if t.role == "system" and t.text.strip()]
     merged: list[Turn] = []
@@ -123,6 +198,9 @@ def prepare_chat(
         raise ValueError("the last user message is empty")
     history = tuple((t.role, t.text) for t in merged[:-1])
     system = "\n\n".join(systems) if systems else (system_prompt or spec.default_system)
+    extra_system = [b for b in (render_tools(specs, tool_mode), format_block) if b]
+    if extra_system:
+        system = "\n\n".join([system, *extra_system] if system else extra_system)
     query = query_turn.text
 
     flatten_history = history and not spec.supports_history
@@ -134,7 +212,49 @@ def prepare_chat(
         query, history = "\n\n".join(parts), ()
     if not spec.supports_system:
         system = None
-    return PreparedChat(query, history, system, images, choice.variant)
+    return PreparedChat(query, history, system, images, choice.variant,  # type: ignore[arg-type]
+                        specs, tool_mode)
+
+
+def _render_tool_turns(turns: list[Turn]) -> list[Turn]:
+    """Calls into ``<tool_call>`` text; each run of tool results into one user turn."""
+    out: list[Turn] = []
+    results: list[str] = []
+    for turn in [*turns, None]:
+        if turn is not None and turn.role == "tool":
+            if turn.images:
+                raise ValueError("tool results cannot carry images")
+            results.append(turn.text)
+            continue
+        if results:
+            out.append(Turn("user", render_tool_results(results)))
+            results = []
+        if turn is None:
+            break
+        if turn.tool_calls:
+            text = render_tool_calls(turn.text, [(c.name, c.arguments) for c in turn.tool_calls])
+            turn = Turn(turn.role, text, turn.images)
+        out.append(turn)
+    return out
+
+
+def _response_format(value: object) -> str:
+    """The system block for OpenAI's ``response_format`` (empty for text / None)."""
+    if value is None:
+        return ""
+    kind = value.get("type") if isinstance(value, Mapping) else value
+    if kind in ("text", None):
+        return ""
+    if kind in ("json_object", "json"):
+        return render_response_format(None)
+    if kind == "json_schema" and isinstance(value, Mapping):
+        inner = value.get("json_schema")
+        schema = inner.get("schema") if isinstance(inner, Mapping) else None
+        if isinstance(schema, Mapping):
+            return render_response_format(schema)
+    raise ValueError("response_format must be {'type': 'text'}, {'type': 'json_object'} or "
+                     "{'type': 'json_schema', 'json_schema': {'name': …, 'schema': {…}}}, "
+                     f"not {str(value)[:80]}")
 
 
 def encode_history(
@@ -158,7 +278,11 @@ def encode_history(
     return [[wrap(u), wrap(a)] for u, a in pairs]
 
 
-def _vision_models() -> list[str]:
+def _catalog_specs() -> list[Any]:
     from .catalog import CATALOG
 
-    return [s.name for s in CATALOG.values() if s.vision]
+    return list(CATALOG.values())
+
+
+def _vision_models() -> list[str]:
+    return [s.name for s in _catalog_specs() if s.vision]

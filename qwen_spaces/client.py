@@ -18,7 +18,7 @@ import secrets
 import weakref
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,6 +40,7 @@ from .images import ImageData, ImageSource, RemoteImage, inspect_image
 from .limits import ReplyLimiter, limit_stream
 from .protocol import JobProtocol, loads
 from .sse import SSEDecoder
+from .tools import ToolCallParser, reask_message
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
 
 __all__ = ["ChatJob", "SpaceClient"]
@@ -54,6 +55,8 @@ class ChatJob:
     choice: ModelChoice
     chat: PreparedChat
     base_url: str
+    #: When a tool call is required and the reply has no valid one, ask again this often.
+    tool_reasks: int = 1
 
     @property
     def token_host(self) -> str | None:
@@ -145,13 +148,25 @@ class SpaceClient:
         base_url: str | None = None,
         system_prompt: str | None = None,
         variant: str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: object = None,
+        response_format: object = None,
+        tool_reasks: int = 1,
     ) -> ChatJob:
-        """Validate everything that can be checked offline. Raises ``ValueError``."""
+        """Validate everything that can be checked offline. Raises ``ValueError``.
+
+        ``tools`` / ``tool_choice`` / ``response_format`` are rendered in Qwen's own format
+        (:mod:`qwen_spaces.tools`); ``tool_reasks`` is how often a reply that lacks a
+        required call is answered with a correction and asked again (0: never).
+        """
         choice = resolve_model(model, variant)
-        chat = prepare_chat(choice, messages, system_prompt=system_prompt)
+        if not isinstance(tool_reasks, int) or tool_reasks < 0:
+            raise ValueError("tool_reasks must be an integer >= 0")
+        chat = prepare_chat(choice, messages, system_prompt=system_prompt, tools=tools,
+                            tool_choice=tool_choice, response_format=response_format)
         base = normalize_base_url(base_url or self.base_urls.get(choice.spec.name)
                                   or choice.spec.url)
-        return ChatJob(choice, chat, base)
+        return ChatJob(choice, chat, base, tool_reasks)
 
     def astream(self, model: str, messages: Sequence[Turn | Mapping[str, Any]], *,
                 stop: Sequence[str] | None = None, max_tokens: int | None = None,
@@ -187,12 +202,69 @@ class SpaceClient:
     def astream_job(self, job: ChatJob, *, stop: Sequence[str] | None = None,
                     max_tokens: int | None = None) -> AsyncGenerator[StreamEvent, None]:
         """Stream a prepared job (the adapters' entry point)."""
+        if job.chat.parse_tools:
+            return self._tool_stream(job, stop, max_tokens)
+        return self._limited(job, stop, max_tokens)
+
+    def _limited(self, job: ChatJob, stop: Sequence[str] | None,
+                 max_tokens: int | None) -> AsyncGenerator[StreamEvent, None]:
         limiter = ReplyLimiter(stop, max_tokens)
         events = self._stream_job(job)
         if not limiter.active:
             return events
         return limit_stream(events, limiter=limiter, model=job.choice.model_name,
                             space_id=job.choice.spec.space_id)
+
+    async def _tool_stream(self, job: ChatJob, stop: Sequence[str] | None,
+                           max_tokens: int | None) -> AsyncGenerator[StreamEvent, None]:
+        """The reply split into answer text and tool calls by :class:`ToolCallParser`.
+
+        When a call is required (``tool_choice`` required or named) and re-asks remain, the
+        reply is held back until it has a valid call; if it ends without one, the model is
+        shown its reply and what was wrong, and asked again. Status events pass at once.
+        """
+        chat, reasks = job.chat, 0
+        required = chat.tool_choice != "auto"
+        names = [t.name for t in chat.tools]
+        while True:
+            parser = ToolCallParser(names)
+            guard = required and reasks < job.tool_reasks
+            held: list[StreamEvent] = []
+            final: Finished | None = None
+            async with aclosing(self._limited(job, stop, max_tokens)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        out: list[StreamEvent] = list(parser.feed(event))
+                    elif isinstance(event, Finished):
+                        out, final = list(parser.finish()), event
+                    else:
+                        yield event
+                        continue
+                    if guard and parser.problem(chat.tool_choice) is not None:
+                        held += out
+                        continue
+                    for item in (*held, *out):
+                        yield item
+                    held = []
+            assert final is not None
+            problem = parser.problem(chat.tool_choice) if required else None
+            if guard and problem is not None:
+                reasks += 1
+                chat = replace(chat, history=(*chat.history, ("user", chat.query),
+                                              ("assistant", parser.raw)),
+                               query=reask_message(chat.tool_choice, problem))
+                job = replace(job, chat=chat)
+                continue
+            for item in held:
+                yield item
+            reason = "tool_calls" if parser.calls else final.finish_reason
+            extra = {**final.extra, "raw_text": parser.raw}
+            if reasks:
+                extra["tool_reasks"] = reasks
+            yield replace(final, text=parser.content, finish_reason=reason, extra=extra,
+                          tool_calls=tuple(parser.calls),
+                          invalid_tool_calls=tuple(parser.invalid))
+            return
 
     # -- the job, with retries ----------------------------------------------------------
     async def _stream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:

@@ -7,12 +7,15 @@ from typing import Any
 
 __all__ = [
     "Finished",
+    "InvalidToolCall",
     "ProcessStarted",
     "ProgressUpdate",
     "QueuePosition",
     "SpaceLog",
     "StreamEvent",
     "TextDelta",
+    "ToolCall",
+    "ToolCallDelta",
 ]
 
 
@@ -35,6 +38,40 @@ class TextDelta(StreamEvent):
 
     text: str
     replaced: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta(StreamEvent):
+    """A piece of tool call ``index``: the first carries ``id`` and ``name`` (and empty
+    ``arguments``), the next ones fragments of the arguments' JSON text, in order."""
+
+    index: int
+    arguments: str
+    id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A complete, valid tool call: ``arguments`` is the parsed JSON object."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidToolCall(StreamEvent):
+    """A call the model tried to make but that cannot be used: broken JSON, no or an unknown
+    name. ``raw`` keeps the model's text of it; ``error`` says what was wrong."""
+
+    index: int
+    id: str
+    name: str | None
+    arguments: str | None
+    error: str
+    raw: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +112,11 @@ class SpaceLog(StreamEvent):
 
 @dataclass(frozen=True, slots=True)
 class Finished(StreamEvent):
-    """Always last on success: the Space's final answer text, exactly."""
+    """Always last on success: the Space's final answer text, exactly.
+
+    With tools bound, ``text`` is the answer text outside tool calls, ``tool_calls`` and
+    ``invalid_tool_calls`` the calls in order, and ``finish_reason`` is ``"tool_calls"``
+    when there is a valid call."""
 
     text: str
     finish_reason: str = "stop"
@@ -84,10 +125,14 @@ class Finished(StreamEvent):
     model: str | None = None
     duration: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tool_calls: tuple[ToolCall, ...] = ()
+    invalid_tool_calls: tuple[InvalidToolCall, ...] = ()
 
 
 _KINDS: dict[type, str] = {
     TextDelta: "text",
+    ToolCallDelta: "tool_call",
+    InvalidToolCall: "invalid_tool_call",
     QueuePosition: "queue",
     ProcessStarted: "started",
     ProgressUpdate: "progress",

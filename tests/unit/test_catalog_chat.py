@@ -100,7 +100,7 @@ def test_space_without_history_gets_a_flattened_transcript() -> None:
     ([], "empty"),
     ([{"role": "system", "content": "s"}], "only system"),
     ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "end with a user"),
-    ([{"role": "tool", "content": "42"}, {"role": "user", "content": "q"}], "role 'tool'"),
+    ([{"role": "function", "content": "42"}, {"role": "user", "content": "q"}], "role 'function'"),
     ([{"role": "user", "content": "   "}], "empty"),
     ([{"role": "user", "content": ["block"]}], "must be text"),
 ])
