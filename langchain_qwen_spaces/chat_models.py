@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
-from typing import Any
+from operator import itemgetter
+from typing import Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -19,7 +20,7 @@ from langchain_core.callbacks import (
     dispatch_custom_event,
 )
 from langchain_core.callbacks.manager import ahandle_event, handle_event
-from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -27,18 +28,28 @@ from langchain_core.messages import (
     ChatMessage,
     HumanMessage,
     SystemMessage,
+    ToolMessage,
 )
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from qwen_spaces import (
     Finished,
+    InvalidToolCall,
     SpaceClient,
     StreamEvent,
     TextDelta,
     Timeouts,
+    ToolCall,
+    ToolCallDelta,
     Turn,
+    extract_json,
     resolve_model,
 )
 from qwen_spaces import sync as _sync
@@ -107,6 +118,10 @@ class ChatQwenSpaces(BaseChatModel):
     """Client-side cap on approximate tokens (words and punctuation marks)."""
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     """Client-side stop sequences; the reply is cut before the first one."""
+    tool_reasks: int = 1
+    """When ``tool_choice`` requires a call and the reply has none that is valid, show the
+    model what was wrong and ask again this many times (0: never). The result's
+    ``response_metadata["tool_reasks"]`` says when it happened."""
 
     _client: SpaceClient | None = PrivateAttr(default=None)
 
@@ -158,6 +173,83 @@ class ChatQwenSpaces(BaseChatModel):
         if stop := (stop or self.stop):
             params["ls_stop"] = stop
         return params
+
+    # -- tools and structured output ----------------------------------------------------
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer tools in Qwen's own format (the ``<tools>`` block in the system text).
+
+        ``tool_choice``: ``"auto"`` (default), ``"none"``, ``"any"``/``"required"``, a tool
+        name, or ``{"type": "function", "function": {"name": …}}``. The Spaces cannot
+        constrain decoding, so a required call is asked for in the prompt, and a reply
+        without one is answered with a correction and asked again (``tool_reasks``).
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(  # type: ignore[override]
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Structured output by tool call (default) or by prompt.
+
+        ``function_calling`` offers the schema as the one tool and requires a call to it.
+        ``json_schema`` asks for one JSON object conforming to the schema in the system
+        text; ``json_mode`` asks for any JSON object (say in your prompt what it should
+        hold). Both JSON methods read the first JSON value in the reply, inside code
+        fences or prose if need be. ``include_raw=True`` returns ``{"raw", "parsed",
+        "parsing_error"}``. ``strict`` is accepted for compatibility: the Spaces cannot
+        constrain decoding, so a pydantic schema is validated after parsing instead.
+        """
+        if kwargs:
+            raise ValueError(f"unsupported arguments: {', '.join(kwargs)}")
+        if method == "function_calling":
+            return super().with_structured_output(schema, include_raw=include_raw)
+        pydantic_cls = schema if isinstance(schema, type) and is_basemodel_subclass(schema) \
+            else None
+        if method == "json_schema":
+            json_schema = convert_to_json_schema(schema)
+            llm = self.bind(
+                response_format={"type": "json_schema", "json_schema": {
+                    "name": json_schema.get("title", "output"), "schema": json_schema}},
+                ls_structured_output_format={"kwargs": {"method": method},
+                                             "schema": json_schema})
+        elif method == "json_mode":
+            llm = self.bind(
+                response_format={"type": "json_object"},
+                ls_structured_output_format={"kwargs": {"method": method}, "schema": schema})
+        else:
+            raise ValueError(f"method must be 'function_calling', 'json_schema' or "
+                             f"'json_mode', not {method!r}")
+
+        def parse(message: BaseMessage) -> Any:
+            value = extract_json(message.text)
+            if pydantic_cls is None:
+                return value
+            if hasattr(pydantic_cls, "model_validate"):
+                return pydantic_cls.model_validate(value)
+            return pydantic_cls.parse_obj(value)  # type: ignore[attr-defined]  # pydantic.v1
+
+        parser = RunnableLambda(parse, name="extract_json")
+        if not include_raw:
+            return llm | parser
+        parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser,
+                                            parsing_error=lambda _: None)
+        fallback = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parsed.with_fallbacks(  # type: ignore[return-value]
+            [fallback], exception_key="parsing_error")
 
     # -- the four entry points ----------------------------------------------------------
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -230,20 +322,29 @@ class ChatQwenSpaces(BaseChatModel):
         job = self._client_for().prepare(
             model, [_to_turn(m, i) for i, m in enumerate(messages)],
             system_prompt=kwargs.get("system_prompt", self.system_prompt),
-            variant=kwargs.get("variant", self.variant if model == self.model_name else None))
+            variant=kwargs.get("variant", self.variant if model == self.model_name else None),
+            tools=kwargs.get("tools"), tool_choice=kwargs.get("tool_choice"),
+            response_format=kwargs.get("response_format"),
+            tool_reasks=kwargs.get("tool_reasks", self.tool_reasks))
         limits = {"stop": stop if stop is not None else self.stop,
                   "max_tokens": kwargs.get("max_tokens", self.max_tokens)}
         return job, limits
 
     @staticmethod
     def _metadata(final: Finished, job: ChatJob) -> dict[str, Any]:
-        return {"model_name": job.choice.model_name, "model_provider": PROVIDER,
+        meta = {"model_name": job.choice.model_name, "model_provider": PROVIDER,
                 "finish_reason": final.finish_reason, "space_id": job.choice.spec.space_id,
                 "event_id": final.event_id}
+        if "tool_reasks" in final.extra:
+            meta["tool_reasks"] = final.extra["tool_reasks"]
+        return meta
 
     def _chunk(self, event: StreamEvent, job: ChatJob) -> ChatGenerationChunk | None:
         if isinstance(event, TextDelta):
             return ChatGenerationChunk(message=AIMessageChunk(content=event.text))
+        if isinstance(event, ToolCallDelta | InvalidToolCall):
+            return ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[
+                _call_chunk(event)]))
         if isinstance(event, Finished):
             return ChatGenerationChunk(message=AIMessageChunk(
                 content="", response_metadata=self._metadata(event, job),
@@ -252,7 +353,13 @@ class ChatQwenSpaces(BaseChatModel):
 
     def _result(self, final: Finished, job: ChatJob) -> ChatResult:
         meta = self._metadata(final, job)
-        message = AIMessage(content=final.text, response_metadata=meta)
+        message = AIMessage(
+            content=final.text, response_metadata=meta,
+            tool_calls=[tool_call(name=c.name, args=c.arguments, id=c.id)
+                        for c in final.tool_calls],
+            invalid_tool_calls=[invalid_tool_call(name=c.name, args=c.arguments, id=c.id,
+                                                  error=c.error)
+                                for c in final.invalid_tool_calls])
         return ChatResult(generations=[ChatGeneration(message=message)],
                           llm_output={"model_name": meta["model_name"]})
 
@@ -288,15 +395,28 @@ class ChatQwenSpaces(BaseChatModel):
             pass
 
 
+def _call_chunk(event: ToolCallDelta | InvalidToolCall) -> Any:
+    """A streamed piece of a call. An invalid call streams its raw arguments: LangChain
+    parses merged chunks itself (``invoke`` reports our verdict in ``invalid_tool_calls``)."""
+    return tool_call_chunk(name=event.name, args=event.arguments, id=event.id,
+                           index=event.index)
+
+
 def _to_turn(message: BaseMessage, index: int) -> Turn:
-    """One LangChain message as a core turn; anything a Space cannot take is a ValueError."""
-    if isinstance(message, SystemMessage):
+    """One LangChain message as a core turn; anything a Space cannot take is a ValueError.
+
+    An ``AIMessage``'s ``tool_calls`` and a ``ToolMessage`` go to the core, which renders
+    them in Qwen's format (``status="error"`` results are marked ``Error:``)."""
+    calls: tuple[ToolCall, ...] = ()
+    if isinstance(message, ToolMessage):
+        role = "tool"
+    elif isinstance(message, SystemMessage):
         role = "system"
     elif isinstance(message, HumanMessage):
         role = "user"
     elif isinstance(message, AIMessage):
-        if message.tool_calls or message.invalid_tool_calls:
-            raise ValueError(f"message {index} carries tool calls; Qwen Spaces have no tools")
+        calls = tuple(ToolCall(c.get("id") or "", c["name"], dict(c["args"]))
+                      for c in message.tool_calls)
         role = "assistant"
     elif isinstance(message, ChatMessage) and message.role in ("system", "user", "human",
                                                                 "assistant", "ai"):
@@ -316,10 +436,19 @@ def _to_turn(message: BaseMessage, index: int) -> Turn:
             images.append(_image_source(block, index))
         elif kind == "reasoning" and role == "assistant":
             continue  # earlier thinking is not part of the conversation a Space takes
+        elif kind in _CALL_BLOCKS and role == "assistant":
+            continue  # the calls come from ``message.tool_calls``
         else:
             raise ValueError(f"message {index} has a {kind!r} content block; Qwen Spaces "
                              "take text and (for vision models) images")
-    return Turn(role, "".join(texts), tuple(images))  # type: ignore[arg-type]
+    text = "".join(texts)
+    if isinstance(message, ToolMessage) and message.status == "error" \
+            and not text.lower().startswith("error"):
+        text = f"Error: {text}"
+    return Turn(role, text, tuple(images), calls)  # type: ignore[arg-type]
+
+
+_CALL_BLOCKS = frozenset({"tool_call", "tool_call_chunk", "invalid_tool_call"})
 
 
 def _image_source(block: Any, index: int) -> Any:

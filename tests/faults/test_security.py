@@ -113,8 +113,14 @@ def _bad_inputs(tmp: Path) -> list[tuple[dict[str, Any], str]]:
          "base64"),
         ({"model": "qwen-2-72b", "messages": [user], "base_url": "qwen.example.org"},
          "scheme"),
-        ({"model": "qwen-2-72b", "messages": [{"role": "tool", "content": "1"}, user]},
-         "role 'tool'"),
+        ({"model": "qwen-2-72b", "messages": [{"role": "function", "content": "1"}, user]},
+         "role 'function'"),
+        ({"model": "qvq-72b", "messages": [user], "tools": [{"name": "f"}]},
+         "cannot take tools"),
+        ({"model": "qwen-2-72b", "messages": [user], "tools": [{"name": "f"}],
+          "tool_choice": "g"}, "not a bound tool"),
+        ({"model": "qwen-2-72b", "messages": [user], "tools": [{"description": "no name"}]},
+         "no function name"),
     ]
 
 

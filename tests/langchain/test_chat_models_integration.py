@@ -162,15 +162,14 @@ def _no_request(replicas: ReplicaSet, model: str) -> int:
 
 @pytest.mark.parametrize(("messages", "match"), [
     ([HumanMessage("q"), AIMessage("a")], "must end with a user message"),
-    ([HumanMessage("q"), ToolMessage("42", tool_call_id="1"), HumanMessage("q")],
-     "ToolMessage"),
+    ([HumanMessage("q"), ToolMessage(
+        [{"type": "image", "base64": base64.b64encode(png(2, 2)).decode(),
+          "mime_type": "image/png"}], tool_call_id="1")], "tool results cannot carry images"),
     ([ChatMessage(role="critic", content="hm"), HumanMessage("q")], "role 'critic'"),
     ([], "empty"),
     ([HumanMessage(content=[{"type": "text", "text": "look"},
                             {"type": "image", "base64": base64.b64encode(png(2, 2)).decode(),
                              "mime_type": "image/png"}])], "text-only model"),
-    ([AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "1"}]), HumanMessage("q")],
-     "tool calls"),
     ([HumanMessage(content=[{"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"}])],
      "'audio' content block"),
 ])
