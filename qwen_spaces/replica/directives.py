@@ -1,4 +1,11 @@
-"""The scenario switches a query can start with (no Gradio import, for CLI help)."""
+"""The scenario switches a query can start with (no Gradio import, for CLI help).
+
+The first group switches scenario when the query starts with it; the tool/JSON ones
+(:data:`~qwen_spaces.replica.toolmodel.TOOL_DIRECTIVES`) are whole query lines, anywhere,
+and act only when the system text offers tools or a response format.
+"""
+
+from .toolmodel import TOOL_DIRECTIVES
 
 __all__ = ["DIRECTIVES"]
 
@@ -11,4 +18,5 @@ DIRECTIVES: dict[str, str] = {
     "/echo <text>": "stream exactly <text> back in pieces of a few characters",
     "/rewrite": "show 'Thinking...' first, then replace it with the streamed reply",
     "/log": "gr.Info, gr.Warning and gr.Progress before the normal reply",
+    **TOOL_DIRECTIVES,
 }

@@ -13,6 +13,31 @@ Space has that input)::
 
 A query starting with a directive switches scenario (see ``DIRECTIVES``). Replies stream as
 cumulative text, a small piece per step, ``token_delay`` seconds apart.
+
+**Tool calling and JSON output** (Spaces with a system input; rules in
+:mod:`qwen_spaces.replica.toolmodel`, examples in ``docs/replica.md``). When the system text
+holds the Qwen2.5/Qwen3 template's ``<tools>`` block or a ``# Response format`` block, the
+model speaks those formats instead of the header, deterministically:
+
+1. Neither block: the header reply above, unchanged.
+2. Tools offered: (a) query lines ``/tool NAME {json}``, ``/tool-raw TEXT``,
+   ``/tool-unclosed NAME {json}``, ``/fncall NAME {json}`` (Qwen2's ``✿FUNCTION✿``/``✿ARGS✿``)
+   make exactly those calls, in order; ``/say TEXT`` sets the preface line. (b) A query made
+   only of ``<tool_response>`` blocks gets ``[replica] tool results received: R1; R2``, even
+   when a tool choice is forced. (c) Otherwise the tools the query mentions (full name, or a
+   4+ letter non-generic word of it, see ``GENERIC_WORDS``) are called in order of first
+   mention; ``You must call the function "NAME"`` calls NAME; ``You must call at least one``
+   falls back to the first tool; auto with nothing mentioned answers in plain text. (d)
+   Arguments are filled from each tool's JSON schema with the query's literals (next integer,
+   number, quoted string else the query text, true/false/yes/no, enum value found, arrays of
+   the rest, objects recursively; defaults when nothing fits; optional properties only when a
+   literal or default is there). (e) A call reply is ``[replica] calling NAME, …``, ``\n``,
+   then ``<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`` blocks joined by ``\n``
+   (unicode unescaped), streamed in 4-character pieces so tags split across deltas.
+3. Response format and no call: exactly one JSON object, the ``<schema>`` filled as in 2d,
+   or ``{"answer": <query text>}``; ``/json-prose`` wraps it in prose and a ```json fence.
+4. The system text is never echoed in these modes: the header's system line becomes
+   ``system: <N> chars, tools: a, b``.
 """
 
 from __future__ import annotations
@@ -20,12 +45,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gradio as gr
 
 from .compat import make_error
 from .directives import DIRECTIVES
+from .toolmodel import system_summary, tool_reply
 
 __all__ = [
     "DIRECTIVES",
@@ -34,6 +60,7 @@ __all__ = [
     "Received",
     "header",
     "reply_stream",
+    "reply_text",
 ]
 
 QUOTA_MESSAGE = (
@@ -46,6 +73,7 @@ PLACEHOLDER = "Thinking..."
 
 _LONG_CHUNK = 16 * 1024
 _ECHO_PIECE = 3
+_TOOL_PIECE = 4  # smaller than "<tool_call>": every tag arrives split across deltas
 _WORD = re.compile(r"\s*\S+|\s+")
 
 
@@ -72,6 +100,17 @@ def header(received: Received) -> str:
     return "\n".join(lines)
 
 
+def reply_text(received: Received) -> tuple[str, int | None]:
+    """The full reply for a normal (non-error) query and its piece size (None: words)."""
+    summary = system_summary(received.system)
+    if summary is None:
+        return header(received), None
+    special = tool_reply(received.system, received.query)
+    if special is not None:
+        return special, _TOOL_PIECE
+    return header(replace(received, system=summary)), None
+
+
 def _pieces(text: str, size: int | None = None) -> list[str]:
     """Split into streaming pieces: words (with their leading space) or fixed-size slices."""
     if size is None:
@@ -95,7 +134,7 @@ async def reply_stream(
     query = received.query
     command, _, rest = query.partition(" ")
     args = rest.split()
-    text = header(received)
+    text, piece = reply_text(received)
 
     async def stream(pieces: list[str], start: str = "", delay: float = token_delay,
                      ) -> AsyncIterator[str]:
@@ -115,11 +154,12 @@ async def reply_stream(
         return
     if command == "/long":
         n = int(args[0]) if args else 1024 * 1024
-        async for acc in stream(_pieces(_long_text(n, text.split("\n", 1)[0]), _LONG_CHUNK)):
+        first = header(received).split("\n", 1)[0]
+        async for acc in stream(_pieces(_long_text(n, first), _LONG_CHUNK)):
             yield acc
         return
     if command == "/error-mid":
-        async for acc in stream(_pieces(text)[:5]):
+        async for acc in stream(_pieces(text, piece)[:5]):
             yield acc
         raise make_error(MID_STREAM_ERROR)
     if command == "/rewrite":
@@ -133,7 +173,7 @@ async def reply_stream(
                 progress((step, 3), desc="replica working")
             await asyncio.sleep(token_delay)
     acc = ""
-    async for acc in stream(_pieces(text)):
+    async for acc in stream(_pieces(text, piece)):
         yield acc
     if command == "/slow":
         n = int(args[0]) if args else 5
