@@ -9,6 +9,7 @@ the ids land where the spec says, on Gradio 4.44.1 and 6 alike.
 
 import hashlib
 import inspect
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -22,7 +23,7 @@ from .compat import MAJOR, chatbot_class, chatbot_kwargs, hidden_listener_kwargs
 from .responder import Received, reply_stream
 from .stats import ReplicaStats, header_summary
 
-__all__ = ["LaunchOptions", "build_app", "describe_image", "history_turns"]
+__all__ = ["LaunchOptions", "build_app", "describe_image", "history_turns", "raw_history"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,18 @@ def history_turns(history: list[Any] | None) -> int:
     if all(isinstance(item, dict) for item in history):
         return sum(1 for m in history if m.get("role") == "user")
     return len(history)
+
+
+def raw_history(history: Any) -> Any:
+    """The history value as the handler got it, made JSON-safe for ``/replica/stats``:
+    tuples (Gradio 4; Qwen2.5's text-dict items arrive as plain strings after preprocessing)
+    or messages with text parts (Gradio 6). Pydantic models become their dicts."""
+
+    def plain(value: Any) -> Any:
+        dump = getattr(value, "model_dump", None)
+        return dump() if callable(dump) else str(value)
+
+    return json.loads(json.dumps(history, default=plain, ensure_ascii=False))
 
 
 def _chat_value(history: list[Any] | None, query: str, reply: str) -> list[Any]:
@@ -105,7 +118,8 @@ def _make_handler(spec: SpaceSpec, options: LaunchOptions, stats: ReplicaStats,
             image=describe_image(values.get("image")) if "image" in values else None,
         )
         headers = header_summary(dict(request.headers)) if request is not None else None
-        stats.start({**received.__dict__, "history_len": len(history or [])}, headers)
+        stats.start({**received.__dict__, "history_len": len(history or []),
+                     "history": raw_history(history)}, headers)
         outcome = "stopped_early"  # unless we get to the end or raise ourselves
         try:
             async for text in reply_stream(received, options.token_delay, progress):

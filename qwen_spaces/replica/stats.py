@@ -2,6 +2,10 @@
 
 "stopped_early" counts reply generators that were closed from outside (client dropped the
 stream, ``/cancel``) before they finished: the proof that a cancel reached the server.
+
+``last_request`` is what the handler of the latest call received: ``query``, ``system``
+(verbatim), ``history`` (the raw value, JSON-safe), ``history_turns``, ``history_len``,
+``variant``, ``image`` (described), ``space_id`` and ``name``.
 """
 
 from __future__ import annotations
