@@ -139,6 +139,27 @@ class Transport(Contender):
                     yield len(event.text)
 
 
+_BENCH_TOOL = {"type": "function", "function": {
+    "name": "lookup", "description": "Look a word up.",
+    "parameters": {"type": "object", "properties": {"word": {"type": "string"}}}}}
+
+
+class TransportTools(Transport):
+    """The same stream with a tool bound: the plain-text reply passes the tool-call parser."""
+
+    name = "transport+tools"
+    title = "qwen_spaces SpaceClient.astream, one tool bound"
+    protocols = ("queue",)
+
+    async def stream(self) -> AsyncIterator[int]:
+        messages = [{"role": "user", "content": self.target.prompt}]
+        events = self.client.astream(self.target.model, messages, tools=[_BENCH_TOOL])
+        async with aclosing(events) as stream:
+            async for event in stream:
+                if type(event) is self._delta:
+                    yield len(event.text)
+
+
 class LangChain(Contender):
     """``ChatQwenSpaces.astream`` (LangChain chat model, with its callback machinery)."""
 
@@ -153,6 +174,21 @@ class LangChain(Contender):
 
     async def stream(self) -> AsyncIterator[int]:
         async for chunk in self.llm.astream(self.target.prompt):
+            yield len(chunk.content)
+
+
+class LangChainTools(LangChain):
+    """``ChatQwenSpaces.bind_tools([...]).astream``: plain text through the tool parser."""
+
+    name = "langchain+tools"
+    title = "langchain_qwen_spaces ChatQwenSpaces.bind_tools(...).astream"
+
+    async def start(self) -> None:
+        await super().start()
+        self.bound = self.llm.bind_tools([_BENCH_TOOL])
+
+    async def stream(self) -> AsyncIterator[int]:
+        async for chunk in self.bound.astream(self.target.prompt):
             yield len(chunk.content)
 
 
@@ -227,4 +263,5 @@ class G4F(Contender):
 
 
 CONTENDERS: dict[str, type[Contender]] = {
-    c.name: c for c in (RawLimit, Transport, LangChain, LlamaIndex, GradioClient, G4F)}
+    c.name: c for c in (RawLimit, Transport, TransportTools, LangChain, LangChainTools,
+                        LlamaIndex, GradioClient, G4F)}

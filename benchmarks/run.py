@@ -126,7 +126,9 @@ def run_stream(r: Runner) -> dict[str, Any]:
     points: dict[str, dict[str, Any]] = {
         "raw": dict(contender="raw"),
         "transport": dict(contender="transport"),
+        "transport+tools": dict(contender="transport+tools"),
         "langchain": dict(contender="langchain"),
+        "langchain+tools": dict(contender="langchain+tools"),
         "llamaindex": dict(contender="llamaindex"),
         "gradio_client": dict(contender="gradio_client", repeats=s.slow_repeats),
         "g4f": dict(contender="g4f", repeats=s.slow_repeats),
