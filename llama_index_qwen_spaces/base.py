@@ -4,13 +4,16 @@ Overrides all eight entry points, because ``CustomLLM``'s defaults flatten chat 
 (dropping images) and run the async methods synchronously (blocking the event loop). The
 async methods stream on the caller's loop; the sync ones run the same stream on the core's
 background loop (so they also work inside Jupyter). Chat and completion share one stream.
+
+Tool calling (``FunctionCallingLLM``) is the core's: tools are offered in Qwen's own text
+format and the reply is parsed into calls; this class only maps LlamaIndex's shapes.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -22,10 +25,14 @@ from llama_index.core.base.llms.types import (
     CompletionResponseGen,
     LLMMetadata,
     MessageRole,
+    TextBlock,
+    ToolCallBlock,
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, model_validator
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
 
 from qwen_spaces import (
     ChatJob,
@@ -36,8 +43,12 @@ from qwen_spaces import (
     resolve_model,
 )
 
+from .calls import call_dict, invalid_dict, openai_tools, selections, single_call
 from .messages import to_turns
 from .stream import Step, afinal, amap, asteps, final, smap, steps
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
 
 __all__ = ["QwenSpacesLLM"]
 
@@ -47,7 +58,7 @@ def _env_token() -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-class QwenSpacesLLM(CustomLLM):
+class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
     """A Qwen chat Space (Qwen2-72B, Qwen2.5 sizes, Qwen2.5-Max, QVQ-72B) as a LlamaIndex LLM.
 
     Example:
@@ -63,7 +74,20 @@ class QwenSpacesLLM(CustomLLM):
     cumulative text plus the exact ``delta``, then one last response with ``delta=""`` and
     ``raw``; a Space's rewrite of sent text shows as ``additional_kwargs["replaced"]``.
     Queue/progress/log status is dispatched as ``QwenSpacesStatusEvent``. Call keywords
-    ``stop`` and ``max_tokens`` override the fields; other keywords are ignored.
+    ``stop``, ``max_tokens`` and ``tool_reasks`` override the fields; other keywords are
+    ignored.
+
+    Tools (Qwen2-72B, Qwen2.5, Qwen2.5-Max; not QVQ, whose Space has no system input):
+    ``chat_with_tools`` / ``predict_and_call`` / ``FunctionAgent`` / ``structured_predict``,
+    or the chat keywords ``tools=`` (LlamaIndex tools or OpenAI function dicts),
+    ``tool_choice=`` (``"auto"``, ``"none"``, ``"required"``, a tool name, or
+    ``{"type": "function", "function": {"name": …}}``), ``parallel_tool_calls=False`` (keep
+    the first call only) and ``response_format=`` (``{"type": "json_object"}`` or
+    ``{"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}``, asked for in the
+    prompt). A response's calls are ``ToolCallBlock``s and, in OpenAI's shape,
+    ``message.additional_kwargs["tool_calls"]``; calls the model got wrong (broken JSON, an
+    unknown name) are only listed in ``additional_kwargs["invalid_tool_calls"]``. Streams
+    carry the calls so far in every response.
     """
 
     model: str = Field(default="qwen-2.5-max",
@@ -92,6 +116,10 @@ class QwenSpacesLLM(CustomLLM):
         "Spaces take no such parameter, so the stream is cut and the job cancelled.")
     stop: list[str] | None = Field(
         default=None, description="Client-side stop sequences (cut, not included).")
+    tool_reasks: int = Field(
+        default=1, ge=0, description="When a tool call is required (tool_required, a named "
+        "tool_choice) and the reply has no valid one, show the model what was wrong and ask "
+        "again this often (0: never); raw['extra']['tool_reasks'] says when it happened.")
 
     _client: SpaceClient | None = PrivateAttr(default=None)
     _client_key: tuple[Any, ...] | None = PrivateAttr(default=None)
@@ -116,7 +144,7 @@ class QwenSpacesLLM(CustomLLM):
             context_window=choice.spec.context_window,
             num_output=self.max_tokens or choice.spec.num_output,
             is_chat_model=True,
-            is_function_calling_model=False,
+            is_function_calling_model=choice.spec.tool_calling,
             model_name=choice.model_name,
         )
 
@@ -159,6 +187,58 @@ class QwenSpacesLLM(CustomLLM):
                                **kwargs: Any) -> CompletionResponseAsyncGen:
         return amap(_completion, self._asteps(self._prompt(prompt, formatted), kwargs))
 
+    # -- function calling ------------------------------------------------------------------
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        tool_choice: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The chat keywords for ``chat_with_tools`` and friends. ``tool_choice`` (a name, or
+        OpenAI's dict) wins over ``tool_required``; the history is copied, not extended."""
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
+        if user_msg is not None:
+            messages.append(user_msg)
+        specs = openai_tools(tools) or None
+        if tool_choice is None and specs:
+            tool_choice = "required" if tool_required else "auto"
+        return {"messages": messages, "tools": specs, "tool_choice": tool_choice,
+                "parallel_tool_calls": allow_parallel_tool_calls, **kwargs}
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        if not allow_parallel_tool_calls:
+            single_call(response.message)
+        return response
+
+    def get_tool_calls_from_response(
+        self,
+        response: ChatResponse,
+        error_on_no_tool_call: bool = True,
+        **kwargs: Any,
+    ) -> list[ToolSelection]:
+        """The response's valid calls (its ``ToolCallBlock``s, else
+        ``additional_kwargs["tool_calls"]``); invalid ones are never returned."""
+        found = selections(response.message)
+        if not found and error_on_no_tool_call:
+            invalid = response.message.additional_kwargs.get("invalid_tool_calls") or []
+            why = "; ".join(str(c.get("error")) for c in invalid if isinstance(c, dict))
+            raise ValueError("Expected at least one tool call, but got 0 tool calls"
+                             + (f" (invalid calls: {why})" if why else ""))
+        return found
+
     # -- internals -------------------------------------------------------------------------
     def _prompt(self, prompt: str, formatted: bool) -> list[ChatMessage]:
         if not formatted and self.completion_to_prompt is not None:
@@ -170,18 +250,22 @@ class QwenSpacesLLM(CustomLLM):
         """Validate (``ValueError`` before any request) and open the core stream lazily."""
         client = self._get_client()
         job = client.prepare(self.model, to_turns(messages), base_url=self.base_url,
-                             system_prompt=self.system_prompt, variant=self.variant)
+                             system_prompt=self.system_prompt, variant=self.variant,
+                             tools=openai_tools(kwargs.get("tools")),
+                             tool_choice=kwargs.get("tool_choice"),
+                             response_format=kwargs.get("response_format"),
+                             tool_reasks=kwargs.get("tool_reasks", self.tool_reasks))
         events = client.astream_job(job, stop=kwargs.get("stop", self.stop),
                                     max_tokens=kwargs.get("max_tokens", self.max_tokens))
         return job, events
 
     def _steps(self, messages: Sequence[ChatMessage],
                kwargs: dict[str, Any]) -> Generator[Step, None, None]:
-        return steps(*self._job(messages, kwargs))
+        return steps(*self._job(messages, kwargs), single_call=_single(kwargs))
 
     def _asteps(self, messages: Sequence[ChatMessage],
                 kwargs: dict[str, Any]) -> AsyncGenerator[Step, None]:
-        return asteps(*self._job(messages, kwargs))
+        return asteps(*self._job(messages, kwargs), single_call=_single(kwargs))
 
     def _get_client(self) -> SpaceClient:
         """One client per configuration, made on first use (it holds no connection itself:
@@ -197,9 +281,24 @@ class QwenSpacesLLM(CustomLLM):
         return self._client
 
 
+def _single(kwargs: dict[str, Any]) -> bool:
+    return kwargs.get("parallel_tool_calls", True) is False
+
+
 def _chat(step: Step) -> ChatResponse:
-    return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=step.text),
-                        delta=step.delta, raw=step.raw, additional_kwargs=step.extra)
+    message = ChatMessage(role=MessageRole.ASSISTANT, content=step.text)
+    if step.calls or step.invalid:
+        message.blocks = [TextBlock(text=step.text), *(
+            ToolCallBlock(tool_call_id=c.id, tool_name=c.name, tool_kwargs=c.arguments)
+            for c in step.calls)]
+        if step.calls:
+            message.additional_kwargs["tool_calls"] = [
+                call_dict(c.id, c.name, c.arguments) for c in step.calls]
+        if step.invalid:
+            message.additional_kwargs["invalid_tool_calls"] = [
+                invalid_dict(c) for c in step.invalid]
+    return ChatResponse(message=message, delta=step.delta, raw=step.raw,
+                        additional_kwargs=step.extra)
 
 
 def _completion(step: Step) -> CompletionResponse:

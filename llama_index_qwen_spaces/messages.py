@@ -6,10 +6,14 @@ Only the shape changes here; validation, merging and the Space-specific layout s
 * ``SYSTEM`` and ``DEVELOPER`` (OpenAI's newer name for the same thing) -> system;
 * ``USER`` -> user; ``ASSISTANT``, ``CHATBOT`` (Cohere) and ``MODEL`` (Gemini) -> assistant,
   since they are other providers' names for the model's own turns;
-* ``TOOL`` / ``FUNCTION`` -> ``ValueError``: a Space has no input for tool results.
+* ``TOOL`` (and the legacy ``FUNCTION``) -> a tool result, whose text the core renders as a
+  ``<tool_response>`` block (results carry no name in Qwen's format, so
+  ``additional_kwargs["tool_call_id"]`` is not needed: results go back in call order).
 
 Blocks: text blocks are joined with ``\\n`` (as ``ChatMessage.content`` does); image blocks
-become core image inputs; anything else raises ``ValueError`` rather than being dropped.
+become core image inputs; an assistant message's calls (``ToolCallBlock``s, else
+``additional_kwargs["tool_calls"]``) become the turn's ``tool_calls``, which the core renders
+as ``<tool_call>`` blocks; anything else raises ``ValueError`` rather than being dropped.
 """
 
 from __future__ import annotations
@@ -17,9 +21,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRole, TextBlock
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ImageBlock,
+    MessageRole,
+    TextBlock,
+    ToolCallBlock,
+)
 
 from qwen_spaces import Role, Turn
+
+from .calls import message_calls
 
 __all__ = ["image_input", "to_turns"]
 
@@ -30,6 +42,8 @@ _ROLES: dict[MessageRole, Role] = {
     MessageRole.ASSISTANT: "assistant",
     MessageRole.CHATBOT: "assistant",
     MessageRole.MODEL: "assistant",
+    MessageRole.TOOL: "tool",
+    MessageRole.FUNCTION: "tool",
 }
 
 
@@ -42,8 +56,8 @@ def _turn(message: ChatMessage, index: int) -> Turn:
     role = _ROLES.get(message.role)
     if role is None:
         raise ValueError(
-            f"message {index} has role {message.role.value!r}; Qwen Spaces take only system, "
-            "user and assistant messages (tool results cannot be sent to a Space)")
+            f"message {index} has role {message.role.value!r}; Qwen Spaces take system, "
+            "user, assistant and tool messages")
     texts: list[str] = []
     images: list[object] = []
     for block in message.blocks:
@@ -51,11 +65,14 @@ def _turn(message: ChatMessage, index: int) -> Turn:
             texts.append(block.text)
         elif isinstance(block, ImageBlock):
             images.append(image_input(block))
+        elif isinstance(block, ToolCallBlock) and role == "assistant":
+            continue  # read below, with additional_kwargs["tool_calls"]
         else:
             raise ValueError(
                 f"message {index} has a {block.block_type!r} block; Qwen Spaces take only "
                 "text and image blocks")
-    return Turn(role, "\n".join(texts), tuple(images))
+    calls = message_calls(message, index) if role == "assistant" else ()
+    return Turn(role, "\n".join(texts), tuple(images), calls)
 
 
 def image_input(block: ImageBlock) -> object:

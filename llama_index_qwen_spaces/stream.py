@@ -4,24 +4,49 @@ A step carries the cumulative answer text and the exact new piece. ``TextDelta.r
 (a Space rewrote text it had sent) is applied to the cumulative text and reported in
 ``extra["replaced"]``, since a LlamaIndex ``delta`` can only append. The last step has an
 empty delta and the :class:`~qwen_spaces.Finished` fields as ``raw``.
+
+With tools offered, a step also carries the tool calls so far (a call appears as soon as the
+core has parsed it, with an empty delta) and the invalid ones; the last step takes the
+``Finished`` event's calls, which are authoritative. ``single_call`` keeps only the first
+valid call (LlamaIndex's ``allow_parallel_tool_calls=False``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import aclosing, closing
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
 from llama_index.core.instrumentation.span import active_span_id
 
-from qwen_spaces import ChatJob, Finished, SpaceProtocolError, StreamEvent, TextDelta, sync
+from qwen_spaces import (
+    ChatJob,
+    Finished,
+    InvalidToolCall,
+    SpaceProtocolError,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    sync,
+)
 
 from .events import dispatch_status
 
-__all__ = ["Step", "afinal", "amap", "asteps", "final", "smap", "steps"]
+__all__ = ["Step", "StepCall", "afinal", "amap", "asteps", "final", "smap", "steps"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """A tool call as far as it is known: ``arguments`` is the parsed object once complete,
+    the JSON text received so far before that."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | str
 
 
 @dataclass(frozen=True)
@@ -30,39 +55,83 @@ class Step:
     delta: str | None
     raw: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    calls: tuple[StepCall, ...] = ()
+    invalid: tuple[InvalidToolCall, ...] = ()
 
 
 class _Fold:
     """Turns core events into steps; status events go to instrumentation instead."""
 
-    def __init__(self, job: ChatJob) -> None:
+    def __init__(self, job: ChatJob, single_call: bool = False) -> None:
         self.model = job.choice.model_name
         self.space_id = job.choice.spec.space_id
         self.span_id = active_span_id.get()  # created inside the LLM method's span
+        self.single_call = single_call
         self.text = ""
+        self.calls: dict[int, StepCall] = {}
+        self.invalid: list[InvalidToolCall] = []
 
     def feed(self, event: StreamEvent) -> Step | None:
         if isinstance(event, TextDelta):
             self.text = self.text[:len(self.text) - event.replaced] + event.text
             extra = {"replaced": event.replaced} if event.replaced else {}
-            return Step(self.text, event.text, extra=extra)
+            return self._step(event.text, extra=extra)
+        if isinstance(event, ToolCallDelta):
+            return self._call(event)
+        if isinstance(event, InvalidToolCall):
+            self.invalid.append(event)
+            return self._step("")
         if isinstance(event, Finished):
-            return Step(self.text, "", raw=event.as_dict())
+            calls = event.tool_calls[:1] if self.single_call else event.tool_calls
+            self.calls = {c.index: StepCall(c.id, c.name, c.arguments) for c in calls}
+            raw = event.as_dict()  # shallow: the calls inside are dataclasses
+            raw["tool_calls"] = [asdict(c) for c in calls]
+            raw["invalid_tool_calls"] = [asdict(c) for c in event.invalid_tool_calls]
+            self.invalid = list(event.invalid_tool_calls)
+            return self._step("", raw=raw)
         dispatch_status(event, model=self.model, space_id=self.space_id, span_id=self.span_id)
         return None
 
+    def _call(self, event: ToolCallDelta) -> Step | None:
+        current = self.calls.get(event.index)
+        if current is None:
+            if event.id is None or event.name is None:
+                return None  # a fragment of a call that was not started (cannot happen)
+            if self.single_call and self.calls:
+                return None
+            self.calls[event.index] = StepCall(event.id, event.name, event.arguments)
+        else:
+            text = current.arguments if isinstance(current.arguments, str) else ""
+            text += event.arguments
+            self.calls[event.index] = replace(current, arguments=_complete(text))
+        return self._step("")
 
-def asteps(job: ChatJob, events: AsyncGenerator[StreamEvent, None],
-           ) -> AsyncGenerator[Step, None]:
+    def _step(self, delta: str, **kwargs: Any) -> Step:
+        return Step(self.text, delta, calls=tuple(self.calls.values()),
+                    invalid=tuple(self.invalid), **kwargs)
+
+
+def _complete(text: str) -> dict[str, Any] | str:
+    """The arguments object once its JSON text is complete, else the text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, dict) else text
+
+
+def asteps(job: ChatJob, events: AsyncGenerator[StreamEvent, None], *,
+           single_call: bool = False) -> AsyncGenerator[Step, None]:
     """Steps of an async core stream; closing them closes (and cancels) the stream.
     Call this inside the LLM method, so the fold captures the call's span."""
-    return _asteps(_Fold(job), events)
+    return _asteps(_Fold(job, single_call), events)
 
 
-def steps(job: ChatJob, events: AsyncGenerator[StreamEvent, None]) -> Generator[Step, None, None]:
+def steps(job: ChatJob, events: AsyncGenerator[StreamEvent, None], *,
+          single_call: bool = False) -> Generator[Step, None, None]:
     """The same from sync code: the stream runs on the core's background loop, while the
     folding (and status dispatch) stays in the caller's thread."""
-    return _steps(_Fold(job), events)
+    return _steps(_Fold(job, single_call), events)
 
 
 async def _asteps(fold: _Fold, events: AsyncGenerator[StreamEvent, None],

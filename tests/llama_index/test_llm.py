@@ -16,6 +16,7 @@ from llama_index.core.base.llms.types import (
     MessageRole,
     TextBlock,
     ThinkingBlock,
+    ToolCallBlock,
 )
 
 from llama_index_qwen_spaces import QwenSpacesLLM
@@ -148,11 +149,14 @@ async def test_unsupported_roles_and_blocks_fail_before_any_request(
         replicas: Any) -> None:
     async with Front(target=replicas.url("qwen-2.5-max")) as front:
         llm = QwenSpacesLLM(base_url=front.url, hf_token=None)
-        tool = [*user("hi"), ChatMessage(role=MessageRole.TOOL, content="42")]
-        with pytest.raises(ValueError, match="role 'tool'"):
-            await llm.achat(tool)
-        with pytest.raises(ValueError, match="role 'function'"):
-            llm.chat([ChatMessage(role=MessageRole.FUNCTION, content="f"), *user("hi")])
+        call = ToolCallBlock(tool_name="add", tool_kwargs="{broken")
+        with pytest.raises(ValueError, match="'tool_call' block"):  # calls are the model's
+            await llm.achat([ChatMessage(role=MessageRole.USER, blocks=[call])])
+        assistant = ChatMessage(role=MessageRole.ASSISTANT, blocks=[call])
+        with pytest.raises(ValueError, match="not valid JSON"):
+            llm.chat([*user("q"), assistant, ChatMessage(role=MessageRole.TOOL, content="3")])
+        with pytest.raises(ValueError, match="not a bound tool"):
+            llm.chat(user("hi"), tools=[{"name": "add"}], tool_choice="sub")
         thinking = ChatMessage(role=MessageRole.ASSISTANT, blocks=[ThinkingBlock(content="x")])
         with pytest.raises(ValueError, match="'thinking' block"):
             await llm.astream_chat([*user("q"), thinking, *user("hi")])
@@ -165,7 +169,7 @@ def test_metadata_and_construction_checks() -> None:
     llm = QwenSpacesLLM(hf_token=None)
     meta = llm.metadata
     assert (meta.context_window, meta.num_output) == (32768, 8192)
-    assert meta.is_chat_model and not meta.is_function_calling_model
+    assert meta.is_chat_model and meta.is_function_calling_model
     assert meta.model_name == "qwen-2.5-max"
     assert QwenSpacesLLM(model="qwen-qvq-72b-preview").metadata.model_name == "qvq-72b"
     assert QwenSpacesLLM(max_tokens=100).metadata.num_output == 100
