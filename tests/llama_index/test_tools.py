@@ -8,6 +8,7 @@ plain answer quoting the results (``docs/replica.md``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -133,6 +134,24 @@ def test_messages_with_calls_and_results_map_to_turns() -> None:
         to_turns([user("q"), bad, user("z")])
 
 
+def test_results_go_back_in_call_order() -> None:
+    calls = ChatMessage(role=MessageRole.ASSISTANT, blocks=[
+        ToolCallBlock(tool_call_id="c1", tool_name="add", tool_kwargs={}),
+        ToolCallBlock(tool_call_id="c2", tool_name="multiply", tool_kwargs={})])
+
+    def result(text: str, call_id: str | None) -> ChatMessage:
+        kwargs = {"tool_call_id": call_id} if call_id else {}
+        return ChatMessage(role=MessageRole.TOOL, content=text, additional_kwargs=kwargs)
+
+    def texts(*results: ChatMessage) -> list[str]:
+        return [t.text for t in to_turns([user("q"), calls, *results, user("z")])[2:-1]]
+
+    assert texts(result("two", "c2"), result("one", "c1")) == ["one", "two"]
+    # unless every result names a distinct call: then the given order stands
+    assert texts(result("two", "c2"), result("one", None)) == ["two", "one"]
+    assert texts(result("two", "c2"), result("one", "c9")) == ["two", "one"]
+
+
 def test_get_tool_calls_from_response_reads_blocks_and_openai_dicts() -> None:
     llm = QwenSpacesLLM(hf_token=None)
     blocks = ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, blocks=[
@@ -187,6 +206,28 @@ async def test_function_agent_two_step_tool_loop(make_llm: MakeLLM,
     assert "tool results received: 12" in str(output.response.content)
     history = history_text(replicas.stats("qwen-2.5-max")["last_request"]["history"])
     assert history.count("<tool_call>") == 3 and history.count("<tool_response>") == 2
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")
+async def test_function_agent_results_follow_the_calls(make_llm: MakeLLM,
+                                                       replicas: ReplicaSet) -> None:
+    """FunctionAgent appends results as tools finish; Qwen pairs them by position."""
+
+    async def slow(a: int) -> int:
+        """Slow echo."""
+        await asyncio.sleep(0.3)
+        return a
+
+    async def fast(a: int) -> int:
+        """Fast echo."""
+        return a
+
+    tools = [FunctionTool.from_defaults(async_fn=slow), FunctionTool.from_defaults(async_fn=fast)]
+    output = await FunctionAgent(tools=tools, llm=make_llm()).run(
+        user_msg='/tool slow {"a": 1}\n/tool fast {"a": 2}')
+    assert [c.tool_name for c in output.tool_calls] == ["fast", "slow"]  # finishing order
+    assert replicas.stats("qwen-2.5-max")["last_request"]["query"] == \
+        "<tool_response>\n1\n</tool_response>\n<tool_response>\n2\n</tool_response>"
 
 
 def test_predict_and_call(make_llm: MakeLLM) -> None:
