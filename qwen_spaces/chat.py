@@ -22,7 +22,6 @@ Mapping rules:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,6 +37,7 @@ from .tools import (
     render_tool_calls,
     render_tool_results,
     render_tools,
+    tool_call_from,
     tool_specs,
 )
 
@@ -51,12 +51,13 @@ _ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user", "hum
 @dataclass(frozen=True)
 class Turn:
     """One message. An assistant turn may carry ``tool_calls``; a ``tool`` turn's ``text``
-    is one tool's result."""
+    is one tool's result, and its ``tool_call_id`` (when given) the call it answers."""
 
     role: Role
     text: str
     images: tuple[Any, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class PreparedChat:
     variant: str | None
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = "auto"
+    #: False keeps only the reply's first valid call (OpenAI's ``parallel_tool_calls``).
+    parallel_tool_calls: bool = True
 
     @property
     def parse_tools(self) -> bool:
@@ -79,11 +82,13 @@ def _as_turn(item: Turn | Mapping[str, Any], index: int) -> Turn:
     role: Any
     if isinstance(item, Turn):
         role, text, images, calls = item.role, item.text, item.images, item.tool_calls
+        call_id = item.tool_call_id
     elif isinstance(item, Mapping):
         role = item.get("role")
         text = item.get("content", item.get("text", ""))
         images = tuple(item.get("images") or ())
-        calls = tuple(_as_call(c, index) for c in item.get("tool_calls") or ())
+        calls = tuple(_as_call(c, index, n) for n, c in enumerate(item.get("tool_calls") or ()))
+        call_id = item.get("tool_call_id")
     else:
         raise ValueError(f"message {index} must be a Turn or a mapping, not {type(item).__name__}")
     norm = _ROLE_ALIASES.get(str(role).lower()) if isinstance(role, str) else None
@@ -98,29 +103,15 @@ def _as_turn(item: Turn | Mapping[str, Any], index: int) -> Turn:
         raise ValueError(f"message {index} content must be text, got {type(text).__name__}")
     if calls and norm != "assistant":
         raise ValueError(f"message {index}: only assistant messages carry tool calls")
-    return Turn(norm, text, tuple(images), calls)  # type: ignore[arg-type]
+    return Turn(norm, text, tuple(images), calls,  # type: ignore[arg-type]
+                str(call_id) if call_id else None)
 
 
-def _as_call(call: object, index: int) -> ToolCall:
-    """A call in an input message: a ToolCall, or a mapping with ``name`` and ``args`` /
-    ``arguments`` (a dict or its JSON text), or OpenAI's ``{"function": {…}}``."""
-    if isinstance(call, ToolCall):
-        return call
-    if isinstance(call, Mapping):
-        inner = call.get("function")
-        fn: Mapping[str, Any] = inner if isinstance(inner, Mapping) else call
-        name = fn.get("name")
-        args = fn.get("arguments", fn.get("args", {}))
-        if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except ValueError:
-                raise ValueError(f"message {index}: tool call {name!r} has arguments that "
-                                 "are not valid JSON") from None
-        if isinstance(name, str) and name and isinstance(args, dict):
-            return ToolCall(str(call.get("id") or ""), name, args)
-    raise ValueError(f"message {index}: a tool call needs a name and an arguments object, "
-                     f"got {str(call)[:80]}")
+def _as_call(call: object, index: int, position: int) -> ToolCall:
+    try:
+        return tool_call_from(call, position)
+    except ValueError as exc:
+        raise ValueError(f"message {index}: {exc}") from None
 
 
 def prepare_chat(
@@ -131,13 +122,14 @@ def prepare_chat(
     tools: Sequence[ToolSpec | Mapping[str, Any]] | None = None,
     tool_choice: object = None,
     response_format: object = None,
+    parallel_tool_calls: bool = True,
 ) -> PreparedChat:
     """Validate and map a conversation for ``choice``'s Space. Raises ``ValueError``.
 
     ``tools``: JSON-schema functions (OpenAI shape or :class:`ToolSpec`); ``tool_choice``:
     see :func:`~qwen_spaces.tools.normalize_tool_choice`; ``response_format``: OpenAI's
     ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {"schema": …}}``,
-    asked for in the system text.
+    asked for in the system text; ``parallel_tool_calls=False`` keeps only the first call.
     """
     spec = choice.spec
     if not messages:
@@ -213,29 +205,45 @@ def prepare_chat(
     if not spec.supports_system:
         system = None
     return PreparedChat(query, history, system, images, choice.variant,  # type: ignore[arg-type]
-                        specs, tool_mode)
+                        specs, tool_mode, bool(parallel_tool_calls))
 
 
 def _render_tool_turns(turns: list[Turn]) -> list[Turn]:
-    """Calls into ``<tool_call>`` text; each run of tool results into one user turn."""
+    """Calls into ``<tool_call>`` text; each run of tool results into one user turn.
+
+    Qwen's format pairs results with calls by position only, while agents append results
+    as the tools finish. So when every result of a run names (``tool_call_id``) a different
+    call of the assistant turn before it, the results go back in call order; otherwise the
+    given order is kept."""
     out: list[Turn] = []
-    results: list[str] = []
+    results: list[Turn] = []
+    calls: tuple[ToolCall, ...] = ()
     for turn in [*turns, None]:
         if turn is not None and turn.role == "tool":
             if turn.images:
                 raise ValueError("tool results cannot carry images")
-            results.append(turn.text)
+            results.append(turn)
             continue
         if results:
-            out.append(Turn("user", render_tool_results(results)))
+            out.append(Turn("user", render_tool_results(
+                [r.text for r in _in_call_order(results, calls)])))
             results = []
         if turn is None:
             break
+        calls = turn.tool_calls
         if turn.tool_calls:
             text = render_tool_calls(turn.text, [(c.name, c.arguments) for c in turn.tool_calls])
             turn = Turn(turn.role, text, turn.images)
         out.append(turn)
     return out
+
+
+def _in_call_order(results: list[Turn], calls: tuple[ToolCall, ...]) -> list[Turn]:
+    order = {c.id: n for n, c in enumerate(calls) if c.id}
+    ids = [r.tool_call_id for r in results]
+    if len(set(ids)) == len(ids) and all(i in order for i in ids):
+        return sorted(results, key=lambda r: order[r.tool_call_id or ""])
+    return results
 
 
 def _response_format(value: object) -> str:

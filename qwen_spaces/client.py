@@ -35,7 +35,7 @@ from .errors import (
     SpaceTimeoutError,
     SpaceUnavailableError,
 )
-from .events import Finished, StreamEvent, TextDelta
+from .events import Finished, InvalidToolCall, StreamEvent, TextDelta, ToolCallDelta
 from .images import ImageData, ImageSource, RemoteImage, inspect_image
 from .limits import ReplyLimiter, limit_stream
 from .protocol import JobProtocol, loads
@@ -152,18 +152,21 @@ class SpaceClient:
         tool_choice: object = None,
         response_format: object = None,
         tool_reasks: int = 1,
+        parallel_tool_calls: bool = True,
     ) -> ChatJob:
         """Validate everything that can be checked offline. Raises ``ValueError``.
 
         ``tools`` / ``tool_choice`` / ``response_format`` are rendered in Qwen's own format
         (:mod:`qwen_spaces.tools`); ``tool_reasks`` is how often a reply that lacks a
-        required call is answered with a correction and asked again (0: never).
+        required call is answered with a correction and asked again (0: never);
+        ``parallel_tool_calls=False`` keeps only the reply's first valid call.
         """
         choice = resolve_model(model, variant)
         if not isinstance(tool_reasks, int) or tool_reasks < 0:
             raise ValueError("tool_reasks must be an integer >= 0")
         chat = prepare_chat(choice, messages, system_prompt=system_prompt, tools=tools,
-                            tool_choice=tool_choice, response_format=response_format)
+                            tool_choice=tool_choice, response_format=response_format,
+                            parallel_tool_calls=parallel_tool_calls)
         base = normalize_base_url(base_url or self.base_urls.get(choice.spec.name)
                                   or choice.spec.url)
         return ChatJob(choice, chat, base, tool_reasks)
@@ -240,6 +243,8 @@ class SpaceClient:
                     else:
                         yield event
                         continue
+                    if not chat.parallel_tool_calls:
+                        out = [e for e in out if not _later_call(e)]
                     if guard and parser.problem(chat.tool_choice) is not None:
                         held += out
                         continue
@@ -257,6 +262,9 @@ class SpaceClient:
                 continue
             for item in held:
                 yield item
+            if not chat.parallel_tool_calls:
+                parser.calls = [c for c in parser.calls if c.index == 0]
+                parser.invalid = [c for c in parser.invalid if c.index == 0]
             reason = "tool_calls" if parser.calls else final.finish_reason
             extra = {**final.extra, "raw_text": parser.raw}
             if reasks:
@@ -582,6 +590,11 @@ def build_inputs(api: SpaceAPI, chat: PreparedChat, files: list[dict[str, Any]],
         else:
             values.append(None)
     return values
+
+
+def _later_call(event: StreamEvent) -> bool:
+    """With one call wanted, only the reply's first call block (valid or not) is kept."""
+    return isinstance(event, ToolCallDelta | InvalidToolCall) and event.index > 0
 
 
 def _should_retry(exc: SpaceError) -> bool:

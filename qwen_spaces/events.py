@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
@@ -26,7 +26,8 @@ class StreamEvent:
         return _KINDS[type(self)]
 
     def as_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """The fields as plain data (tool calls included), plus ``kind``."""
+        data = asdict(self)
         data["kind"] = self.kind
         return data
 

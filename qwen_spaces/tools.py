@@ -47,6 +47,7 @@ __all__ = [
     "render_tool_calls",
     "render_tool_results",
     "render_tools",
+    "tool_call_from",
     "tool_specs",
 ]
 
@@ -138,6 +139,36 @@ def tool_specs(tools: Iterable[ToolSpec | Mapping[str, Any]] | None) -> tuple[To
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"tool names must be unique; repeated: {', '.join(dup)}")
     return specs
+
+
+def tool_call_from(call: object, index: int = 0) -> ToolCall:
+    """A call in an input message, from any common shape: a :class:`ToolCall`, a mapping
+    with ``name`` and ``args`` / ``arguments`` (a dict or its JSON text), OpenAI's
+    ``{"id", "function": {"name", "arguments"}}``, or an object with ``.id`` and
+    ``.function`` (the OpenAI SDK's). ``index`` is the call's position, for messages.
+    Raises ``ValueError`` for a call without a name or with arguments that are not a JSON
+    object."""
+    if isinstance(call, ToolCall):
+        return call
+    if isinstance(call, Mapping):
+        inner = call.get("function")
+        fn: Any = inner if isinstance(inner, Mapping) else call
+        call_id, name = call.get("id"), fn.get("name")
+        args = fn.get("arguments", fn.get("args", {}))
+    else:
+        fn = getattr(call, "function", None)
+        call_id, name = getattr(call, "id", None), getattr(fn, "name", None)
+        args = getattr(fn, "arguments", {})
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except ValueError:
+            raise ValueError(f"tool call {name!r} has arguments that are not valid "
+                             "JSON") from None
+    if not isinstance(name, str) or not name or not isinstance(args, dict):
+        raise ValueError(f"a tool call needs a name and an arguments object, got "
+                         f"{str(call)[:80]}")
+    return ToolCall(str(call_id or ""), name, args, index)
 
 
 def normalize_tool_choice(choice: object, tools: Sequence[ToolSpec]) -> ToolChoice:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from qwen_spaces.catalog import resolve_model
 from qwen_spaces.chat import prepare_chat
-from qwen_spaces.events import InvalidToolCall, TextDelta, ToolCallDelta
+from qwen_spaces.events import Finished, InvalidToolCall, TextDelta, ToolCall, ToolCallDelta
 from qwen_spaces.tools import (
     ToolCallParser,
     ToolSpec,
@@ -23,6 +23,7 @@ from qwen_spaces.tools import (
     normalize_tool_choice,
     reask_message,
     render_tools,
+    tool_call_from,
     tool_specs,
 )
 
@@ -313,3 +314,44 @@ def test_extract_json_finds_the_value_in_fences_and_prose(text: str, value: Any)
 def test_extract_json_without_json_says_what_it_saw() -> None:
     with pytest.raises(ValueError, match="no JSON value: 'just words'"):
         extract_json("just words")
+
+
+def test_results_go_back_in_call_order_when_each_names_a_different_call() -> None:
+    calls = [{"id": "c1", "name": "slow", "args": {}}, {"id": "c2", "name": "fast", "args": {}}]
+    base: list[dict[str, Any]] = [{"role": "user", "content": "go"},
+                                  {"role": "assistant", "content": "", "tool_calls": calls}]
+    tools = [{"name": "slow"}, {"name": "fast"}]
+    finished_first = [{"role": "tool", "content": "fast done", "tool_call_id": "c2"},
+                      {"role": "tool", "content": "slow done", "tool_call_id": "c1"}]
+    chat = prepare_chat(resolve_model("qwen-2.5"), base + finished_first, tools=tools)
+    assert chat.query.index("slow done") < chat.query.index("fast done")
+    unnamed = [{"role": "tool", "content": "fast done"}, {"role": "tool", "content": "slow done"}]
+    chat = prepare_chat(resolve_model("qwen-2.5"), base + unnamed, tools=tools)
+    assert chat.query.index("fast done") < chat.query.index("slow done")  # as given
+
+
+def test_tool_call_from_reads_every_common_shape() -> None:
+    class Fn:
+        name, arguments = "add", '{"a": 1}'
+
+    class SdkCall:
+        id, function = "call_9", Fn()
+
+    shapes: list[object] = [
+        {"id": "call_9", "name": "add", "args": {"a": 1}},
+        {"id": "call_9", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}},
+        SdkCall(),
+    ]
+    for shape in shapes:
+        call = tool_call_from(shape, 2)
+        assert (call.id, call.name, call.arguments, call.index) == ("call_9", "add", {"a": 1}, 2)
+    with pytest.raises(ValueError, match="not valid JSON"):
+        tool_call_from({"name": "add", "arguments": "{oops"})
+    with pytest.raises(ValueError, match="needs a name"):
+        tool_call_from({"arguments": {}})
+
+
+def test_finished_as_dict_turns_calls_into_plain_data() -> None:
+    final = Finished("", tool_calls=(ToolCall("call_1", "add", {"a": 1}),))
+    assert json.loads(json.dumps(final.as_dict()))["tool_calls"] == [
+        {"id": "call_1", "name": "add", "arguments": {"a": 1}, "index": 0}]
