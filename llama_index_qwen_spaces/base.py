@@ -43,7 +43,7 @@ from qwen_spaces import (
     resolve_model,
 )
 
-from .calls import call_dict, invalid_dict, openai_tools, selections, single_call
+from .calls import call_dict, invalid_dict, openai_tools, selections
 from .messages import to_turns
 from .stream import Step, afinal, amap, asteps, final, smap, steps
 
@@ -212,17 +212,6 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
         return {"messages": messages, "tools": specs, "tool_choice": tool_choice,
                 "parallel_tool_calls": allow_parallel_tool_calls, **kwargs}
 
-    def _validate_chat_with_tools_response(
-        self,
-        response: ChatResponse,
-        tools: Sequence[BaseTool],
-        allow_parallel_tool_calls: bool = False,
-        **kwargs: Any,
-    ) -> ChatResponse:
-        if not allow_parallel_tool_calls:
-            single_call(response.message)
-        return response
-
     def get_tool_calls_from_response(
         self,
         response: ChatResponse,
@@ -254,18 +243,19 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
                              tools=openai_tools(kwargs.get("tools")),
                              tool_choice=kwargs.get("tool_choice"),
                              response_format=kwargs.get("response_format"),
-                             tool_reasks=kwargs.get("tool_reasks", self.tool_reasks))
+                             tool_reasks=kwargs.get("tool_reasks", self.tool_reasks),
+                             parallel_tool_calls=kwargs.get("parallel_tool_calls", True))
         events = client.astream_job(job, stop=kwargs.get("stop", self.stop),
                                     max_tokens=kwargs.get("max_tokens", self.max_tokens))
         return job, events
 
     def _steps(self, messages: Sequence[ChatMessage],
                kwargs: dict[str, Any]) -> Generator[Step, None, None]:
-        return steps(*self._job(messages, kwargs), single_call=_single(kwargs))
+        return steps(*self._job(messages, kwargs))
 
     def _asteps(self, messages: Sequence[ChatMessage],
                 kwargs: dict[str, Any]) -> AsyncGenerator[Step, None]:
-        return asteps(*self._job(messages, kwargs), single_call=_single(kwargs))
+        return asteps(*self._job(messages, kwargs))
 
     def _get_client(self) -> SpaceClient:
         """One client per configuration, made on first use (it holds no connection itself:
@@ -279,10 +269,6 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
                 max_retries=self.max_retries, proxy=self.proxy, headers=self.headers)
             self._client_key = key
         return self._client
-
-
-def _single(kwargs: dict[str, Any]) -> bool:
-    return kwargs.get("parallel_tool_calls", True) is False
 
 
 def _chat(step: Step) -> ChatResponse:

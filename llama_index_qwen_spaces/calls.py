@@ -10,7 +10,7 @@ or objects with ``.id`` / ``.function.name`` / ``.function.arguments`` as the Op
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -19,9 +19,9 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 
 from qwen_spaces import InvalidToolCall, ToolCall
+from qwen_spaces.tools import tool_call_from
 
-__all__ = ["call_dict", "invalid_dict", "message_calls", "openai_tools", "selections",
-           "single_call"]
+__all__ = ["call_dict", "invalid_dict", "message_calls", "openai_tools", "selections"]
 
 
 def openai_tools(tools: Iterable[Any] | None) -> list[Any] | None:
@@ -81,16 +81,11 @@ def message_calls(message: ChatMessage, index: int) -> tuple[ToolCall, ...]:
     calls: list[ToolCall] = []
     for raw in _raw_calls(message):
         call_id, name, args = _parts(raw)
-        if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except ValueError:
-                raise ValueError(f"message {index}: tool call {name!r} has arguments that "
-                                 "are not valid JSON") from None
-        if not isinstance(name, str) or not name or not isinstance(args, dict):
-            raise ValueError(f"message {index}: a tool call needs a name and an arguments "
-                             f"object, got {str(raw)[:80]}")
-        calls.append(ToolCall(call_id, name, args, len(calls)))
+        try:
+            calls.append(tool_call_from({"id": call_id, "name": name, "arguments": args},
+                                        len(calls)))
+        except ValueError as exc:
+            raise ValueError(f"message {index}: {exc}") from None
     return tuple(calls)
 
 
@@ -110,19 +105,3 @@ def selections(message: ChatMessage) -> list[ToolSelection]:
         out.append(ToolSelection(tool_id=call_id, tool_name=name,
                                  tool_kwargs=args if isinstance(args, dict) else {}))
     return out
-
-
-def single_call(message: ChatMessage) -> None:
-    """Keep only the first call, in the blocks and in the list alike (in place)."""
-    seen = False
-    blocks = []
-    for block in message.blocks:
-        if isinstance(block, ToolCallBlock):
-            if seen:
-                continue
-            seen = True
-        blocks.append(block)
-    message.blocks = blocks
-    listed = message.additional_kwargs.get("tool_calls")
-    if isinstance(listed, Sequence) and not isinstance(listed, str) and len(listed) > 1:
-        message.additional_kwargs["tool_calls"] = list(listed[:1])

@@ -7,10 +7,8 @@ Only the shape changes here; validation, merging and the Space-specific layout s
 * ``USER`` -> user; ``ASSISTANT``, ``CHATBOT`` (Cohere) and ``MODEL`` (Gemini) -> assistant,
   since they are other providers' names for the model's own turns;
 * ``TOOL`` (and the legacy ``FUNCTION``) -> a tool result, whose text the core renders as a
-  ``<tool_response>`` block. Qwen's format pairs results with calls by position only, and
-  ``FunctionAgent`` appends results as the tools finish, so a run of results that all name
-  (``additional_kwargs["tool_call_id"]``) distinct calls of the assistant message before
-  them is put back in call order; otherwise the given order is kept.
+  ``<tool_response>`` block; its ``additional_kwargs["tool_call_id"]`` lets the core put
+  results back in call order (``FunctionAgent`` appends them as the tools finish).
 
 Blocks: text blocks are joined with ``\\n`` (as ``ChatMessage.content`` does); image blocks
 become core image inputs; an assistant message's calls (``ToolCallBlock``s, else
@@ -51,31 +49,7 @@ _ROLES: dict[MessageRole, Role] = {
 
 def to_turns(messages: Sequence[ChatMessage]) -> list[Turn]:
     """Map messages to turns. Raises ``ValueError`` for roles or blocks a Space cannot take."""
-    turns = [_turn(message, index) for index, message in enumerate(messages)]
-    return _results_in_call_order(messages, turns)
-
-
-def _results_in_call_order(messages: Sequence[ChatMessage], turns: list[Turn]) -> list[Turn]:
-    out: list[Turn] = []
-    i = 0
-    while i < len(turns):
-        out.append(turns[i])
-        calls = turns[i].tool_calls
-        i += 1
-        end = i
-        while end < len(turns) and turns[end].role == "tool":
-            end += 1
-        if not calls or end == i:
-            continue
-        order = {c.id: n for n, c in enumerate(calls) if c.id}
-        ids = [str(messages[k].additional_kwargs.get("tool_call_id")) for k in range(i, end)]
-        results = turns[i:end]
-        if len(set(ids)) == len(ids) and all(x in order for x in ids):
-            ranked = sorted(zip(ids, results, strict=True), key=lambda pair: order[pair[0]])
-            results = [turn for _, turn in ranked]
-        out += results
-        i = end
-    return out
+    return [_turn(message, index) for index, message in enumerate(messages)]
 
 
 def _turn(message: ChatMessage, index: int) -> Turn:
@@ -98,7 +72,9 @@ def _turn(message: ChatMessage, index: int) -> Turn:
                 f"message {index} has a {block.block_type!r} block; Qwen Spaces take only "
                 "text and image blocks")
     calls = message_calls(message, index) if role == "assistant" else ()
-    return Turn(role, "\n".join(texts), tuple(images), calls)
+    call_id = message.additional_kwargs.get("tool_call_id") if role == "tool" else None
+    return Turn(role, "\n".join(texts), tuple(images), calls,
+                str(call_id) if call_id else None)
 
 
 def image_input(block: ImageBlock) -> object:

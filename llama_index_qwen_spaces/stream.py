@@ -7,8 +7,7 @@ empty delta and the :class:`~qwen_spaces.Finished` fields as ``raw``.
 
 With tools offered, a step also carries the tool calls so far (a call appears as soon as the
 core has parsed it, with an empty delta) and the invalid ones; the last step takes the
-``Finished`` event's calls, which are authoritative. ``single_call`` keeps only the first
-valid call (LlamaIndex's ``allow_parallel_tool_calls=False``).
+``Finished`` event's calls, which are authoritative.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import aclosing, closing
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from llama_index.core.instrumentation.span import active_span_id
@@ -62,11 +61,10 @@ class Step:
 class _Fold:
     """Turns core events into steps; status events go to instrumentation instead."""
 
-    def __init__(self, job: ChatJob, single_call: bool = False) -> None:
+    def __init__(self, job: ChatJob) -> None:
         self.model = job.choice.model_name
         self.space_id = job.choice.spec.space_id
         self.span_id = active_span_id.get()  # created inside the LLM method's span
-        self.single_call = single_call
         self.text = ""
         self.calls: dict[int, StepCall] = {}
         self.invalid: list[InvalidToolCall] = []
@@ -82,11 +80,9 @@ class _Fold:
             self.invalid.append(event)
             return self._step("")
         if isinstance(event, Finished):
-            calls = event.tool_calls[:1] if self.single_call else event.tool_calls
-            self.calls = {c.index: StepCall(c.id, c.name, c.arguments) for c in calls}
-            raw = event.as_dict()  # shallow: the calls inside are dataclasses
-            raw["tool_calls"] = [asdict(c) for c in calls]
-            raw["invalid_tool_calls"] = [asdict(c) for c in event.invalid_tool_calls]
+            self.calls = {c.index: StepCall(c.id, c.name, c.arguments)
+                          for c in event.tool_calls}
+            raw = event.as_dict()
             self.invalid = list(event.invalid_tool_calls)
             return self._step("", raw=raw)
         dispatch_status(event, model=self.model, space_id=self.space_id, span_id=self.span_id)
@@ -97,8 +93,6 @@ class _Fold:
         if current is None:
             if event.id is None or event.name is None:
                 return None  # a fragment of a call that was not started (cannot happen)
-            if self.single_call and self.calls:
-                return None
             self.calls[event.index] = StepCall(event.id, event.name, event.arguments)
         else:
             text = current.arguments if isinstance(current.arguments, str) else ""
@@ -120,18 +114,18 @@ def _complete(text: str) -> dict[str, Any] | str:
     return value if isinstance(value, dict) else text
 
 
-def asteps(job: ChatJob, events: AsyncGenerator[StreamEvent, None], *,
-           single_call: bool = False) -> AsyncGenerator[Step, None]:
+def asteps(job: ChatJob, events: AsyncGenerator[StreamEvent, None],
+           ) -> AsyncGenerator[Step, None]:
     """Steps of an async core stream; closing them closes (and cancels) the stream.
     Call this inside the LLM method, so the fold captures the call's span."""
-    return _asteps(_Fold(job, single_call), events)
+    return _asteps(_Fold(job), events)
 
 
-def steps(job: ChatJob, events: AsyncGenerator[StreamEvent, None], *,
-          single_call: bool = False) -> Generator[Step, None, None]:
+def steps(job: ChatJob, events: AsyncGenerator[StreamEvent, None],
+          ) -> Generator[Step, None, None]:
     """The same from sync code: the stream runs on the core's background loop, while the
     folding (and status dispatch) stays in the caller's thread."""
-    return _steps(_Fold(job, single_call), events)
+    return _steps(_Fold(job), events)
 
 
 async def _asteps(fold: _Fold, events: AsyncGenerator[StreamEvent, None],

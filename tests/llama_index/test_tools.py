@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ from llama_index.core.workflow import Context
 from llama_index_qwen_spaces import QwenSpacesLLM
 from llama_index_qwen_spaces.messages import to_turns
 from qwen_spaces import ToolCall, Turn
+from qwen_spaces.catalog import resolve_model
+from qwen_spaces.chat import prepare_chat
 from qwen_spaces.replica import ReplicaSet
 
 MakeLLM = Callable[..., QwenSpacesLLM]
@@ -125,7 +128,7 @@ def test_messages_with_calls_and_results_map_to_turns() -> None:
     assert turns[1] == Turn("assistant", "let me see", (), (
         ToolCall("call_1", "add", {"a": 1, "b": 2}, 0),
         ToolCall("call_2", "multiply", {"a": 3}, 1)))
-    assert turns[2] == Turn("tool", "3") and turns[3] == Turn("tool", "9")
+    assert turns[2] == Turn("tool", "3", tool_call_id="call_1") and turns[3] == Turn("tool", "9")
     assert turns[4].tool_calls == (ToolCall("call_3", "add", {"a": 5, "b": 6}, 0),)
     assert turns[5].tool_calls == (ToolCall("call_4", "multiply", {"a": 7, "b": 8}, 0),)
     bad = ChatMessage(role=MessageRole.ASSISTANT, blocks=[
@@ -144,7 +147,10 @@ def test_results_go_back_in_call_order() -> None:
         return ChatMessage(role=MessageRole.TOOL, content=text, additional_kwargs=kwargs)
 
     def texts(*results: ChatMessage) -> list[str]:
-        return [t.text for t in to_turns([user("q"), calls, *results, user("z")])[2:-1]]
+        """The results as the Space gets them (the core orders them by ``tool_call_id``)."""
+        chat = prepare_chat(resolve_model("qwen-2.5"), to_turns([user("q"), calls, *results]),
+                            tools=[{"name": "add"}, {"name": "multiply"}])
+        return re.findall(r"<tool_response>\n(.*?)\n</tool_response>", chat.query)
 
     assert texts(result("two", "c2"), result("one", "c1")) == ["one", "two"]
     # unless every result names a distinct call: then the given order stands
