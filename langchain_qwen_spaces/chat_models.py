@@ -188,6 +188,7 @@ class ChatQwenSpaces(BaseChatModel):
         name, or ``{"type": "function", "function": {"name": …}}``. The Spaces cannot
         constrain decoding, so a required call is asked for in the prompt, and a reply
         without one is answered with a correction and asked again (``tool_reasks``).
+        ``parallel_tool_calls=False`` keeps only the reply's first call.
         """
         formatted = [convert_to_openai_tool(t) for t in tools]
         if tool_choice is not None:
@@ -256,8 +257,9 @@ class ChatQwenSpaces(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         job, limits = self._prepare(messages, stop, kwargs)
+        to_chunk = _Chunker(self._metadata, job)
         for event in _sync.iterate(self._client_for().astream_job(job, **limits)):
-            chunk = self._chunk(event, job)
+            chunk = to_chunk(event)
             if chunk is None:
                 self._status(event, job, run_manager)
                 continue
@@ -269,9 +271,10 @@ class ChatQwenSpaces(BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         job, limits = self._prepare(messages, stop, kwargs)
+        to_chunk = _Chunker(self._metadata, job)
         async with aclosing(self._client_for().astream_job(job, **limits)) as events:
             async for event in events:
-                chunk = self._chunk(event, job)
+                chunk = to_chunk(event)
                 if chunk is None:
                     await self._astatus(event, job, run_manager)
                     continue
@@ -325,7 +328,8 @@ class ChatQwenSpaces(BaseChatModel):
             variant=kwargs.get("variant", self.variant if model == self.model_name else None),
             tools=kwargs.get("tools"), tool_choice=kwargs.get("tool_choice"),
             response_format=kwargs.get("response_format"),
-            tool_reasks=kwargs.get("tool_reasks", self.tool_reasks))
+            tool_reasks=kwargs.get("tool_reasks", self.tool_reasks),
+            parallel_tool_calls=kwargs.get("parallel_tool_calls", True))
         limits = {"stop": stop if stop is not None else self.stop,
                   "max_tokens": kwargs.get("max_tokens", self.max_tokens)}
         return job, limits
@@ -338,18 +342,6 @@ class ChatQwenSpaces(BaseChatModel):
         if "tool_reasks" in final.extra:
             meta["tool_reasks"] = final.extra["tool_reasks"]
         return meta
-
-    def _chunk(self, event: StreamEvent, job: ChatJob) -> ChatGenerationChunk | None:
-        if isinstance(event, TextDelta):
-            return ChatGenerationChunk(message=AIMessageChunk(content=event.text))
-        if isinstance(event, ToolCallDelta | InvalidToolCall):
-            return ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[
-                _call_chunk(event)]))
-        if isinstance(event, Finished):
-            return ChatGenerationChunk(message=AIMessageChunk(
-                content="", response_metadata=self._metadata(event, job),
-                chunk_position="last"))
-        return None
 
     def _result(self, final: Finished, job: ChatJob) -> ChatResult:
         meta = self._metadata(final, job)
@@ -395,11 +387,39 @@ class ChatQwenSpaces(BaseChatModel):
             pass
 
 
-def _call_chunk(event: ToolCallDelta | InvalidToolCall) -> Any:
-    """A streamed piece of a call. An invalid call streams its raw arguments: LangChain
-    parses merged chunks itself (``invoke`` reports our verdict in ``invalid_tool_calls``)."""
-    return tool_call_chunk(name=event.name, args=event.arguments, id=event.id,
-                           index=event.index)
+class _Chunker:
+    """Core events of one reply -> LangChain chunks (None for status events).
+
+    A call's ``tool_call_chunks`` index is its position among the reply's content blocks
+    (as Anthropic's are): the text before the calls is block 0. With ``output_version="v1"``
+    LangChain merges streamed content blocks by index, so a call sharing the text's index
+    would be merged into the text block.
+    """
+
+    def __init__(self, metadata: Callable[[Finished, ChatJob], dict[str, Any]],
+                 job: ChatJob) -> None:
+        self.metadata, self.job = metadata, job
+        self.offset = 0          # 1 once answer text came before the first call
+        self.calls_started = False
+
+    def __call__(self, event: StreamEvent) -> ChatGenerationChunk | None:
+        if isinstance(event, TextDelta):
+            if not self.calls_started and event.text:
+                self.offset = 1
+            return ChatGenerationChunk(message=AIMessageChunk(content=event.text))
+        if isinstance(event, ToolCallDelta | InvalidToolCall):
+            # An invalid call streams its raw arguments: LangChain parses merged chunks
+            # itself (``invoke`` reports our verdict in ``invalid_tool_calls``).
+            self.calls_started = True
+            piece = tool_call_chunk(name=event.name, args=event.arguments, id=event.id,
+                                    index=event.index + self.offset)
+            return ChatGenerationChunk(message=AIMessageChunk(content="",
+                                                              tool_call_chunks=[piece]))
+        if isinstance(event, Finished):
+            return ChatGenerationChunk(message=AIMessageChunk(
+                content="", response_metadata=self.metadata(event, self.job),
+                chunk_position="last"))
+        return None
 
 
 def _to_turn(message: BaseMessage, index: int) -> Turn:
@@ -436,7 +456,7 @@ def _to_turn(message: BaseMessage, index: int) -> Turn:
             images.append(_image_source(block, index))
         elif kind == "reasoning" and role == "assistant":
             continue  # earlier thinking is not part of the conversation a Space takes
-        elif kind in _CALL_BLOCKS and role == "assistant":
+        elif role == "assistant" and (kind in _CALL_BLOCKS or _is_call_block(block, calls)):
             continue  # the calls come from ``message.tool_calls``
         else:
             raise ValueError(f"message {index} has a {kind!r} content block; Qwen Spaces "
@@ -445,10 +465,18 @@ def _to_turn(message: BaseMessage, index: int) -> Turn:
     if isinstance(message, ToolMessage) and message.status == "error" \
             and not text.lower().startswith("error"):
         text = f"Error: {text}"
-    return Turn(role, text, tuple(images), calls)  # type: ignore[arg-type]
+    call_id = message.tool_call_id if isinstance(message, ToolMessage) else None
+    return Turn(role, text, tuple(images), calls, call_id)  # type: ignore[arg-type]
 
 
 _CALL_BLOCKS = frozenset({"tool_call", "tool_call_chunk", "invalid_tool_call"})
+
+
+def _is_call_block(block: Any, calls: tuple[ToolCall, ...]) -> bool:
+    """A provider-specific block (Anthropic's ``tool_use``) for a call in ``tool_calls``."""
+    value = block.get("value") if block.get("type") == "non_standard" else None
+    return isinstance(value, dict) and bool(value.get("id")) and \
+        any(value["id"] == c.id for c in calls)
 
 
 def _image_source(block: Any, index: int) -> Any:

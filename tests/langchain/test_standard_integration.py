@@ -1,8 +1,12 @@
 """langchain-tests' standard integration suites, against replica Spaces on real Gradio.
 
-Skipped standard tests are capabilities the Spaces lack: tool calling, structured output,
-JSON mode, token usage (none reported), PDF/audio/video input, image URLs fetched by the
-standard test from the internet. ``test_image_inputs`` runs for QVQ with its one download
+Tool calling and structured output run against the replica's fake model, which answers in
+Qwen's tool-call format by the general rules in ``qwen_spaces/replica/toolmodel.py``.
+Skipped standard tests are capabilities the Spaces lack: token usage (none reported),
+PDF/audio/video input, image URLs fetched by the standard test from the internet; JSON mode
+(``with_structured_output(method="json_mode")`` works, see ``test_tools.py``, but the
+standard test names the keys only in English prose, which the fake model cannot read);
+tools on QVQ (no system input). ``test_image_inputs`` runs for QVQ with its one download
 served from a local file (see ``_offline_image``).
 """
 
@@ -49,6 +53,14 @@ class TestChatQwenSpacesText(_Base):
 
 class TestChatQwenSpacesVision(_Base):
     model_name = "qvq-72b"
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False  # QVQ has no system input to offer tools in
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
 
     @property
     def supports_image_inputs(self) -> bool:
