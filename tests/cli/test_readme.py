@@ -31,6 +31,16 @@ def test_example_runs_as_written(section: str, replicas: ReplicaSet) -> None:
     assert "local replica of Qwen/Qwen2.5-Max-Demo" in done.stdout
 
 
+def test_tools_example_runs_as_written(replicas: ReplicaSet) -> None:
+    (code,) = python_blocks("Tools and structured output")
+    env_urls = ",".join(f"{m}={replicas.url(m)}" for m in replicas.models)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**_env(), "QWEN_SPACES_BASE_URLS": env_urls})
+    assert done.returncode == 0, done.stderr
+    # the replica called add(20, 22), the agent ran it, and the answer quotes the result
+    assert "tool results received: 42" in done.stdout
+
+
 def _env() -> dict[str, str]:
     import os
 
