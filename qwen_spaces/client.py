@@ -43,7 +43,7 @@ from .sse import SSEDecoder
 from .tools import ToolCallParser, reask_message
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
 
-__all__ = ["ChatJob", "SpaceClient"]
+__all__ = ["ChatJob", "ClientCache", "SpaceClient"]
 
 _NO_RETRY_STAGES = {"PAUSED", "RUNTIME_ERROR", "BUILD_ERROR", "CONFIG_ERROR", "NO_APP_FILE"}
 
@@ -280,8 +280,10 @@ class SpaceClient:
         # Remote images are the caller's input: fetched once, before (not inside) retries.
         images = [await self._fetch_image(img, spec) for img in job.chat.images]
         attempt = 0
+        rediscovered = False
         while True:
             answered = False
+            api = None
             try:
                 api = await self._discover(spec, job.base_url, job.token_host)
                 files = await self._upload_all(api, job, images) if images else []
@@ -293,6 +295,13 @@ class SpaceClient:
                         yield event
                 return
             except SpaceError as exc:
+                if (not answered and not rediscovered and api is not None
+                        and api.source == "config" and _stale_api(exc)):
+                    # The Space restarted or changed since we read its /config (a pinned
+                    # root gone, new ids): read it again, once, and retry right away.
+                    self._apis.pop((spec.name, job.base_url), None)
+                    rediscovered = True
+                    continue
                 if answered or attempt >= self.max_retries or not _should_retry(exc):
                     raise
                 attempt += 1
@@ -306,16 +315,24 @@ class SpaceClient:
                             placeholders=job.choice.spec.placeholders)
         session_hash = secrets.token_hex(6)
         if api.use_queue:
-            joined = await self.transport.request_json(
-                "POST", api.url("queue/join"), space=space, token_host=host, what="queue/join",
-                json_body={"data": data, "event_data": None, "fn_index": api.fn_index,
-                           "trigger_id": api.trigger_id, "session_hash": session_hash})
-            stream_url, params = api.url("queue/data"), {"session_hash": session_hash}
+            path, stream_url = "queue/join", api.url("queue/data")
+            payload: dict[str, Any] = {"data": data, "event_data": None,
+                                       "fn_index": api.fn_index, "trigger_id": api.trigger_id,
+                                       "session_hash": session_hash}
+            params: dict[str, str] | None = {"session_hash": session_hash}
         else:
+            path, stream_url, payload = f"call/{api.api_name}", None, {"data": data}
+            params = None
+        try:
             joined = await self.transport.request_json(
-                "POST", api.url(f"call/{api.api_name}"), space=space, token_host=host,
-                what=f"/call/{api.api_name}", json_body={"data": data})
-            stream_url, params = None, None
+                "POST", api.url(path), space=space, token_host=host, what=f"/{path}",
+                json_body=payload)
+        except SpaceError as exc:
+            # Sent but not answered: the job may be queued on the Space without an event id
+            # to cancel it by, so joining again could run it twice. Never retry that.
+            if exc.unanswered:
+                exc.retry_safe = False
+            raise
         event_id = joined.get("event_id") if isinstance(joined, dict) else None
         if not isinstance(event_id, str):
             raise SpaceProtocolError(f"{space}: the join answer has no event_id", space=space)
@@ -328,7 +345,8 @@ class SpaceClient:
         try:  # from here on, leaving early for any reason cancels the joined job
             resp = await self.transport.open(
                 "GET", stream_url, space=space, token_host=host, params=params,
-                timeout=self.transport.timeout(read=self.transport.timeouts.idle),
+                timeout=self.transport.timeout(
+                    read=_stream_read_limit(self.transport.timeouts.idle)),
                 extra_headers={"Accept": "text/event-stream"})
             ctype = resp.headers.get("Content-Type", "")
             if resp.status != 200 or "text/event-stream" not in ctype:
@@ -352,11 +370,20 @@ class SpaceClient:
         chunks = resp.content.iter_any().__aiter__()
         queue_mode = api.use_queue
         space = api.space
+        idle = self.transport.timeouts.idle
+        silence = idle  # the limit the last wait ran under, for the message
         while True:
             try:
                 if proto.started:
-                    chunk = await chunks.__anext__()
+                    # The socket's own read limit is never below the heartbeat gap (so a
+                    # queued job is not cut); a shorter ``idle`` is applied here.
+                    silence = idle
+                    if idle < _stream_read_limit(idle):
+                        chunk = await asyncio.wait_for(chunks.__anext__(), idle)
+                    else:
+                        chunk = await chunks.__anext__()
                 else:
+                    silence = _stream_read_limit(idle)
                     remaining = deadline - loop.time()
                     if remaining <= 0:
                         raise asyncio.TimeoutError
@@ -370,7 +397,7 @@ class SpaceClient:
                         "Space is busy. Try again later or raise the queue timeout.",
                         space=space, phase="queue") from None
                 raise SpaceTimeoutError(
-                    f"{space}: the stream went silent for {self.transport.timeouts.idle:g}s "
+                    f"{space}: the stream went silent for {silence:g}s "
                     "(no data, no heartbeat); the Space may have stalled. Try again.",
                     space=space, phase="idle") from None
             except aiohttp.ClientError as exc:
@@ -542,6 +569,53 @@ class SpaceClient:
         return ImageData(bytes(data), mime, w, h, name)
 
 
+class ClientCache:
+    """The :class:`SpaceClient` of an adapter object, one per configuration.
+
+    Adapters are configuration objects that users copy and change (``model_copy(update=…)``,
+    attribute assignment, ``copy.deepcopy``), so the client is keyed on the configuration it
+    was made from and made again when that changes: a copy pointed at another host or
+    token must not keep talking to the old one. Copies and pickles start empty, since a
+    client holds per-loop locks. It holds no connection itself (sessions are per loop).
+    """
+
+    __slots__ = ("_client", "_key")
+
+    def __init__(self) -> None:
+        self._client: SpaceClient | None = None
+        self._key: tuple[Any, ...] | None = None
+
+    def get(self, **config: Any) -> SpaceClient:
+        """The client for ``config`` (:class:`SpaceClient`'s keyword arguments)."""
+        key = tuple(sorted((k, _hashable(v)) for k, v in config.items()))
+        if self._client is None or key != self._key:
+            self._client, self._key = SpaceClient(**config), key
+        return self._client
+
+    def __copy__(self) -> ClientCache:
+        return ClientCache()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ClientCache:
+        return ClientCache()
+
+    def __reduce__(self) -> tuple[type[ClientCache], tuple[()]]:
+        return ClientCache, ()
+
+    def __repr__(self) -> str:
+        return "ClientCache()"
+
+
+def _hashable(value: Any) -> Any:
+    getter = getattr(value, "get_secret_value", None)
+    if callable(getter):
+        return ("secret", getter())
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
 async def _final(stream: AsyncGenerator[StreamEvent, None]) -> Finished:
     async with aclosing(stream) as events:
         async for event in events:
@@ -597,9 +671,30 @@ def _later_call(event: StreamEvent) -> bool:
     return isinstance(event, ToolCallDelta | InvalidToolCall) and event.index > 0
 
 
+def _stream_read_limit(idle: float) -> float:
+    """The socket read limit on an event stream: Gradio sends a heartbeat every 15 s while a
+    job waits in the queue, so a shorter limit would cut a healthy queued job."""
+    return max(idle, HEARTBEAT_SLACK)
+
+
+#: Seconds of silence a healthy queued stream can show (Gradio's heartbeat is every 15 s).
+HEARTBEAT_SLACK = 20.0
+
+
+def _stale_api(exc: SpaceError) -> bool:
+    """Errors that a changed Space gives a client holding its old API: a path or id that is
+    gone (404), inputs it no longer accepts (HTTP 422 / 400 are protocol errors), or frames
+    that do not fit."""
+    if isinstance(exc, SpaceUnavailableError):
+        return exc.status == 404 and exc.retry_safe
+    return isinstance(exc, SpaceProtocolError) and exc.retry_safe
+
+
 def _should_retry(exc: SpaceError) -> bool:
+    if not exc.retry_safe:
+        return False
     if isinstance(exc, SpaceTimeoutError):
-        return exc.phase == "connect"
+        return exc.phase in ("connect", "request")
     if isinstance(exc, SpaceUnavailableError):
         return exc.stage not in _NO_RETRY_STAGES and exc.status != 404
     return isinstance(exc, QueueFullError)

@@ -25,9 +25,16 @@ class SpaceError(Exception):
     #: Whether retrying the same request later can succeed.
     retryable: bool = False
 
-    def __init__(self, message: str, *, space: str | None = None) -> None:
+    def __init__(self, message: str, *, space: str | None = None,
+                 unanswered: bool = False) -> None:
         super().__init__(message)
         self.space = space
+        #: The request went out but no answer came (a timeout or a drop after sending): the
+        #: server may have acted on it.
+        self.unanswered = unanswered
+        #: False when the client must not repeat the request (a join that may have queued
+        #: the job); set by the client, never by a retry policy.
+        self.retry_safe = True
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         # Keep errors picklable (multiprocessing, LangChain tracing) despite keyword args.
@@ -84,9 +91,9 @@ class SpaceUnavailableError(SpaceError):
 
     def __init__(
         self, message: str, *, space: str | None = None, stage: str | None = None,
-        status: int | None = None,
+        status: int | None = None, unanswered: bool = False,
     ) -> None:
-        super().__init__(message, space=space)
+        super().__init__(message, space=space, unanswered=unanswered)
         self.stage = stage
         self.status = status
 
@@ -96,12 +103,15 @@ class SpaceProtocolError(SpaceError):
 
 
 class SpaceTimeoutError(SpaceError, TimeoutError):
-    """A connect, queue-wait or idle timeout expired. ``phase`` names which."""
+    """A timeout expired. ``phase`` names which: ``connect`` (no connection within the
+    limit), ``request`` (connected, but no answer to a request), ``queue`` (still waiting in
+    the Space's queue) or ``idle`` (an open stream went silent)."""
 
     retryable = True
 
-    def __init__(self, message: str, *, space: str | None = None, phase: str = "idle") -> None:
-        super().__init__(message, space=space)
+    def __init__(self, message: str, *, space: str | None = None, phase: str = "idle",
+                 unanswered: bool = False) -> None:
+        super().__init__(message, space=space, unanswered=unanswered)
         self.phase = phase
 
 

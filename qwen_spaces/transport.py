@@ -198,11 +198,17 @@ class Transport:
                 resp = await session.request(
                     method, url, json=json_body, data=data, params=params, headers=headers,
                     timeout=timeout, proxy=self.proxy, ssl=self.ssl, allow_redirects=False)
-            except asyncio.TimeoutError:
+            except aiohttp.ConnectionTimeoutError:
                 raise SpaceTimeoutError(
-                    f"{space}: no answer from {_origin(url)} within the timeout "
-                    "(the Space may be starting up); try again or raise the timeout",
-                    space=space, phase="connect") from None
+                    f"{space}: could not connect to {_origin(url)} within "
+                    f"{self.timeouts.connect:g}s; check the URL and your network, or try "
+                    "again", space=space, phase="connect") from None
+            except asyncio.TimeoutError:
+                waited = timeout.total or timeout.sock_read
+                raise SpaceTimeoutError(
+                    f"{space}: {_origin(url)} accepted the connection but sent nothing in "
+                    f"{waited:g}s; the Space may be overloaded or starting up. Try again "
+                    "later.", space=space, phase="request", unanswered=True) from None
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise SpaceUnavailableError(
                     f"{space}: TLS certificate verification failed for {_origin(url)} "
@@ -215,7 +221,7 @@ class Transport:
             except aiohttp.ClientError as exc:
                 raise SpaceUnavailableError(
                     f"{space}: connection to {_origin(url)} failed ({type(exc).__name__}); "
-                    "try again", space=space) from None
+                    "try again", space=space, unanswered=True) from None
             if resp.status not in (301, 302, 303, 307, 308):
                 return resp
             location = resp.headers.get("Location", "")
@@ -252,12 +258,14 @@ class Transport:
             try:
                 body = await resp.read()
             except asyncio.TimeoutError:
-                raise SpaceTimeoutError(f"{space}: {what} timed out", space=space,
-                                        phase="request") from None
+                raise SpaceTimeoutError(
+                    f"{space}: {what} got no complete answer within "
+                    f"{to.total or self.timeouts.request:g}s; try again later", space=space,
+                    phase="request", unanswered=True) from None
             except aiohttp.ClientError as exc:
                 raise SpaceUnavailableError(
                     f"{space}: connection dropped during {what} ({type(exc).__name__}); "
-                    "try again", space=space) from None
+                    "try again", space=space, unanswered=True) from None
             check_status(resp.status, resp.headers.get("Content-Type", ""), body, space=space,
                          what=what)
             try:

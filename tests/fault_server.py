@@ -44,6 +44,7 @@ class Plan:
     join_body: str | None = None          # None: {"event_id": ...}
     join_content_type: str = "application/json"
     join_reset: bool = False              # drop the connection instead of answering
+    join_delay: float = 0.0               # seconds before the join answers (it is queued)
     stream: list[Step] | None = None      # None: the captured chat stream
     data_reset_first: bool = False        # drop the data connection at once
 
@@ -94,6 +95,8 @@ class FaultServer:
             return web.Response()
         event_id = f"ev{self.joins:04d}"
         self._plans[body["session_hash"]] = plan
+        if plan.join_delay:
+            await asyncio.sleep(plan.join_delay)
         text = plan.join_body if plan.join_body is not None else json.dumps(
             {"event_id": event_id})
         self._plans[body["session_hash"] + "/id"] = event_id  # type: ignore[assignment]
