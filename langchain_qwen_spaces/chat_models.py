@@ -53,7 +53,7 @@ from qwen_spaces import (
     resolve_model,
 )
 from qwen_spaces import sync as _sync
-from qwen_spaces.client import ChatJob
+from qwen_spaces.client import ChatJob, ClientCache
 from qwen_spaces.transport import normalize_base_url
 
 __all__ = ["STATUS_EVENT", "ChatQwenSpaces"]
@@ -123,7 +123,7 @@ class ChatQwenSpaces(BaseChatModel):
     model what was wrong and ask again this many times (0: never). The result's
     ``response_metadata["tool_reasks"]`` says when it happened."""
 
-    _client: SpaceClient | None = PrivateAttr(default=None)
+    _clients: ClientCache = PrivateAttr(default_factory=ClientCache)
 
     @model_validator(mode="after")
     def _check(self) -> ChatQwenSpaces:
@@ -307,16 +307,15 @@ class ChatQwenSpaces(BaseChatModel):
 
     # -- mapping ------------------------------------------------------------------------
     def _client_for(self) -> SpaceClient:
-        if self._client is None:
-            urls = dict(self.base_urls or {})
-            if self.base_url:
-                urls[resolve_model(self.model_name).spec.name] = self.base_url
-            self._client = SpaceClient(
-                hf_token=self.hf_token, read_env_token=False,
-                timeouts=Timeouts.from_timeout(self.timeout, queue=self.queue_timeout),
-                max_retries=self.max_retries, proxy=self.proxy, headers=self.headers,
-                base_urls=urls)
-        return self._client
+        """The core client for the current configuration (made again when it changes)."""
+        urls = dict(self.base_urls or {})
+        if self.base_url:
+            urls[resolve_model(self.model_name).spec.name] = self.base_url
+        return self._clients.get(
+            hf_token=self.hf_token, read_env_token=False,
+            timeouts=Timeouts.from_timeout(self.timeout, queue=self.queue_timeout),
+            max_retries=self.max_retries, proxy=self.proxy, headers=self.headers,
+            base_urls=urls)
 
     def _prepare(self, messages: Sequence[BaseMessage], stop: list[str] | None,
                  kwargs: dict[str, Any]) -> tuple[ChatJob, dict[str, Any]]:

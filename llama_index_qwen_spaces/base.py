@@ -42,6 +42,7 @@ from qwen_spaces import (
     normalize_base_url,
     resolve_model,
 )
+from qwen_spaces.client import ClientCache
 
 from .calls import call_dict, invalid_dict, openai_tools, selections
 from .messages import to_turns
@@ -121,8 +122,7 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
         "tool_choice) and the reply has no valid one, show the model what was wrong and ask "
         "again this often (0: never); raw['extra']['tool_reasks'] says when it happened.")
 
-    _client: SpaceClient | None = PrivateAttr(default=None)
-    _client_key: tuple[Any, ...] | None = PrivateAttr(default=None)
+    _clients: ClientCache = PrivateAttr(default_factory=ClientCache)
 
     @model_validator(mode="after")
     def _check_config(self) -> QwenSpacesLLM:
@@ -258,17 +258,12 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
         return asteps(*self._job(messages, kwargs))
 
     def _get_client(self) -> SpaceClient:
-        """One client per configuration, made on first use (it holds no connection itself:
-        the core pools one HTTP session per event loop)."""
-        key = (self.hf_token, self.timeout, self.queue_timeout, self.max_retries, self.proxy,
-               tuple(sorted((self.headers or {}).items())))
-        if self._client is None or self._client_key != key:
-            self._client = SpaceClient(
-                hf_token=self.hf_token, read_env_token=False,
-                timeouts=Timeouts.from_timeout(self.timeout, queue=self.queue_timeout),
-                max_retries=self.max_retries, proxy=self.proxy, headers=self.headers)
-            self._client_key = key
-        return self._client
+        """The core client for the current configuration (made again when it changes; it
+        holds no connection itself: the core pools one HTTP session per event loop)."""
+        return self._clients.get(
+            hf_token=self.hf_token, read_env_token=False,
+            timeouts=Timeouts.from_timeout(self.timeout, queue=self.queue_timeout),
+            max_retries=self.max_retries, proxy=self.proxy, headers=self.headers)
 
 
 def _chat(step: Step) -> ChatResponse:
