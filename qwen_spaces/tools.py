@@ -291,7 +291,7 @@ class ToolCallParser:
         elif self._state == _FN:
             self._close_fn(self._buf, out)
         elif self._state == _TEXT:
-            self._text(self._buf, out, final=True)
+            self._text(self._buf, out)
         self._buf, self._state = "", _TEXT
         if not (self.calls or self.invalid) and self._space:
             self._emit(self._space, out)  # plain text keeps its exact ending
@@ -340,20 +340,15 @@ class ToolCallParser:
         self._buf = buf
         return out
 
-    def _text(self, text: str, out: list[Any], final: bool = False) -> None:
-        """Answer text: trailing whitespace waits until it is known not to precede a call."""
-        if not text:
-            return
+    def _text(self, text: str, out: list[Any]) -> None:
+        """Answer text. Trailing whitespace waits until it is known not to precede a call
+        (then it is dropped) or the reply ends without a call (then :meth:`finish` keeps it)."""
         body = text.rstrip()
-        if not body:
-            self._space += text
-            return
-        if not (self.calls or self.invalid) or body.strip():
+        if body:
             self._emit(self._space + body, out)
-        self._space = text[len(body):]
-        if final and not (self.calls or self.invalid):
-            self._emit(self._space, out)
-            self._space = ""
+            self._space = text[len(body):]
+        else:
+            self._space += text
 
     def _emit(self, text: str, out: list[Any]) -> None:
         if text:
