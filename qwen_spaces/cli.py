@@ -7,14 +7,19 @@ and exit with a distinct code; they never print a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import threading
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import CATALOG, resolve_model
-from .client import SpaceClient
+from . import sync
+from .catalog import CATALOG, SpaceSpec, resolve_model
+from .client import BASE_URLS_ENV, SpaceClient
+from .discovery import SpaceAPI
 from .errors import (
     QueueFullError,
     QuotaExceededError,
@@ -25,22 +30,62 @@ from .errors import (
 )
 from .events import Finished, ProcessStarted, QueuePosition, SpaceLog, TextDelta
 from .status import describe
-from .transport import Timeouts
+from .transport import VERSION, Timeouts
 
-__all__ = ["main"]
+__all__ = ["MissingExtraError", "main"]
+
+
+class MissingExtraError(Exception):
+    """A command needs an optional extra that is not installed (a core-only install)."""
+
+    def __init__(self, what: str, extra: str, missing: str) -> None:
+        super().__init__(f"{what} needs the [{extra}] extra ({missing} is not installed); "
+                         f'install it with: pip install "qwen-spaces[{extra}]"')
+
 
 #: Exit codes by failure, most specific first.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (QuotaExceededError, 3), (QueueFullError, 4), (SpaceUnavailableError, 5),
-    (SpaceTimeoutError, 6), (SpaceProtocolError, 7), (SpaceError, 1), (ValueError, 2),
+    (SpaceTimeoutError, 6), (SpaceProtocolError, 7), (MissingExtraError, 8), (SpaceError, 1),
+    (ValueError, 2),
 )
+
+#: What each extra brings, by import name (``replica`` for serve/--replica, ``all`` for demo).
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "replica": ("gradio", "PIL"),
+    "all": ("langchain_core", "llama_index.core", "gradio", "PIL"),
+}
+
+TOKEN_HELP = (
+    "Hugging Face token (more ZeroGPU quota, private Spaces). Default: $HF_TOKEN, then the "
+    "file $HF_TOKEN_PATH, then $HF_HOME/token (~/.cache/huggingface/token), which is where "
+    "`hf auth login` saves it. Prefer those to --token: a flag shows in the process list.")
+
+CHAT_HELP = """\
+commands (handled here, never sent to the model):
+  /help            this list
+  /reset           forget the conversation (the system prompt stays)
+  /system TEXT     set the system prompt; /system alone goes back to the Space's default
+  /exit, /quit     leave (or Ctrl-D)
+Any other line, including one starting with another /word (the replicas' directives such as
+/quota or /slow 20), goes to the model; start a line with // to send a literal /help etc.
+An empty line does nothing. Ctrl-C stops the answer being streamed: that question and its
+partial answer are dropped from the conversation. Ctrl-C at the prompt clears the line.
+A failed answer (quota, timeout, Space unavailable) prints one error line; the
+conversation is kept."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qwen-spaces", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="qwen-spaces", description=__doc__.split("\n")[0],
+        epilog="token: --token, else $HF_TOKEN, else the file $HF_TOKEN_PATH, else "
+               "$HF_HOME/token (~/.cache/huggingface/token, written by `hf auth login`). "
+               f"${BASE_URLS_ENV}=model=url,... sends a model to another host (a replica).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    chat = sub.add_parser("chat", help="stream an answer (interactive when no prompt is given)")
+    chat = sub.add_parser("chat", help="stream an answer (interactive when no prompt is given)",
+                          epilog=CHAT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     chat.add_argument("prompt", nargs="?", help="the question; omit for an interactive session")
     chat.add_argument("--model", "-m", default="qwen-2.5-max")
     chat.add_argument("--system", "-s", help="system prompt")
@@ -65,17 +110,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replica", action="store_true",
                    help="start local replica Spaces and talk to them (needs [replica])")
     p.add_argument("--timeout", type=float, default=60.0,
-                   help="seconds of silence before giving up on a stream (default 60)")
+                   help="seconds allowed for connecting, for each request and for each "
+                        "silence on the stream, as the adapters' timeout= (default 60); the "
+                        "wait in the Space's queue has its own limit (300 s)")
+    p.add_argument("--token", help=TOKEN_HELP)
+    p.add_argument("--proxy", metavar="URL", help="HTTP proxy for the requests to the Space")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["serve"]:
-        from .replica.serve import serve
-
-        return serve(argv[1:])
-    args = _parser().parse_args(argv)
     try:
+        if argv[:1] == ["serve"]:
+            if not any(a.startswith(("--gradio-python", "-h", "--help")) for a in argv):
+                _need("qwen-spaces serve", "replica")
+            from .replica.serve import serve
+
+            return serve(argv[1:])
+        args = _parser().parse_args(argv)
         if args.command == "models":
             return _models()
         if args.command == "demo":
@@ -87,25 +138,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
-    except (SpaceError, ValueError) as exc:
+    except (SpaceError, ValueError, MissingExtraError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
 
 
+def _need(what: str, extra: str) -> None:
+    """Raise :class:`MissingExtraError` unless every module of ``extra`` can be imported."""
+    for module in EXTRAS[extra]:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:  # a parent package is missing, or an import hook refused it
+            found = False
+        if not found:
+            raise MissingExtraError(what, extra, module.split(".")[0])
+
+
 @contextmanager
 def _endpoint(args: argparse.Namespace) -> Iterator[SpaceClient]:
-    timeouts = Timeouts(idle=args.timeout)
+    options: dict[str, Any] = {"timeouts": Timeouts.from_timeout(args.timeout),
+                               "hf_token": args.token, "proxy": args.proxy}
     model = resolve_model(args.model).spec.name
     if args.replica:
+        _need("--replica", "replica")
         from .replica import ReplicaSet
 
         with ReplicaSet([model]) as replicas:
             sys.stderr.write(f"[talking to a local replica of {CATALOG[model].space_id} at "
                              f"{replicas.url(model)}]\n")
-            yield SpaceClient(timeouts=timeouts, base_urls={model: replicas.url(model)})
+            yield SpaceClient(base_urls={model: replicas.url(model)}, **options)
         return
     base = {model: args.base_url} if args.base_url else None
-    yield SpaceClient(timeouts=timeouts, base_urls=base)
+    yield SpaceClient(base_urls=base, **options)
 
 
 def _models() -> int:
@@ -123,53 +187,160 @@ def _inspect(client: SpaceClient, args: argparse.Namespace) -> int:
     api = client.discover(spec.name)
     for key, value in api.describe().items():
         print(f"{key:<15} {value}")
-    pinned = (spec.fn_index, spec.trigger_id, spec.api_prefix)
-    live = (api.fn_index, api.trigger_id, api.api_prefix)
-    print(f"{'matches pin':<15} {'yes' if pinned == live else f'no (catalog pins {pinned})'}")
+    for line in catalog_check(spec, api):
+        print(line)
     return 0
 
 
+def catalog_check(spec: SpaceSpec, api: SpaceAPI) -> list[str]:
+    """What the live API has that the catalog does not pin, and whether it matters.
+
+    What a call depends on is the endpoint's name and its inputs (roles and order): when
+    those differ, discovery already raised :class:`SpaceProtocolError`. Everything else
+    (ids, prefix, history format) is read from the live ``/config`` and used as it is.
+    """
+    if api.source != "config":
+        return [f"{'catalog check':<15} not checked: /config is not a Gradio config here, so "
+                "calls use the catalog's pinned values"]
+    inputs = ", ".join(r for r in api.input_roles if r)
+    lines = [f"{'catalog check':<15} ok: endpoint /{api.api_name} with inputs ({inputs}) as "
+             "the catalog expects"]
+    harmless = "harmless, calls use the live value"
+    pinned_format = spec.history_format or ("tuples" if spec.supports_history else None)
+    for what, live, pin in (
+            ("api_prefix", api.api_prefix, spec.api_prefix),
+            ("fn_index", api.fn_index, spec.fn_index),
+            ("trigger_id", api.trigger_id, spec.trigger_id),
+            ("history_format", api.history_format, pinned_format if spec.history_format
+             else api.history_format)):  # unpinned formats are not a difference
+        if live != pin:
+            lines.append(f"{'  differs':<15} {what} {live or 'none'} (catalog pins "
+                         f"{pin or 'none'}): {harmless}")
+    states = sum(1 for r in api.input_roles if r is None)
+    if states:
+        lines.append(f"{'  differs':<15} {states} state input(s) between the pinned ones: "
+                     "harmless, sent empty as Gradio's own client does")
+    return lines
+
+
 def _chat(client: SpaceClient, args: argparse.Namespace) -> int:
-    history: list[dict[str, Any]] = []
-    if args.system:
-        history.append({"role": "system", "content": args.system})
+    model = resolve_model(args.model).spec.name
+    system = [{"role": "system", "content": args.system}] if args.system else []
     images = [args.image] if args.image else []
-    prompts = [args.prompt] if args.prompt is not None else None
-    interactive = prompts is None
+    if args.prompt is not None:
+        _answer(client, args.model, [*system, _user(args.prompt, images)])
+        return 0
+    return _interactive(client, args.model, model, system, images)
+
+
+def _user(text: str, images: list[str]) -> dict[str, Any]:
+    return {"role": "user", "content": text, "images": images}
+
+
+def _interactive(client: SpaceClient, model: str, name: str,
+                 system: list[dict[str, Any]], images: list[str]) -> int:
+    """The conversation loop; see :data:`CHAT_HELP` for what the user can type."""
+    if sys.stdin.isatty():
+        try:
+            import readline  # noqa: F401  (line editing and history for input())
+        except ImportError:
+            pass
+    where = client.base_urls.get(name) or CATALOG[name].url
+    source = f" (from ${BASE_URLS_ENV})" if where in client._env_hosts else ""
+    sys.stderr.write(f"qwen-spaces chat with {name} ({CATALOG[name].space_id}) at "
+                     f"{where}{source}. /help for commands, Ctrl-D to quit.\n")
+    turns: list[dict[str, Any]] = []
     while True:
-        if interactive:
-            try:
-                prompt = input("you> ").strip()
-            except EOFError:
-                print()
-                return 0
-            if not prompt or prompt in ("/exit", "/quit"):
-                return 0
-        else:
-            assert prompts is not None
-            if not prompts:
-                return 0
-            prompt = prompts.pop()
-        history.append({"role": "user", "content": prompt, "images": images})
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            sys.stdout.write("\n(line cleared; /exit or Ctrl-D to quit)\n")
+            continue
+        if not line:
+            continue
+        command, _, rest = line.partition(" ")
+        if command in ("/exit", "/quit"):
+            return 0
+        if command == "/help":
+            print(CHAT_HELP)
+            continue
+        if command == "/reset":
+            turns = []
+            print("(conversation cleared)")
+            continue
+        if command == "/system":
+            system = [{"role": "system", "content": rest.strip()}] if rest.strip() else []
+            print(f"(system prompt {'set' if system else 'back to the Space default'})")
+            continue
+        if line.startswith("//"):
+            line = line[1:]
+        question = _user(line, images)
+        try:
+            reply = _answer(client, model, [*system, *turns, question])
+        except KeyboardInterrupt:
+            sys.stderr.write("[stopped; this question and its partial answer are not kept]\n")
+            continue
+        except (SpaceError, ValueError) as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            continue
         images = []
-        answer = _stream_answer(client, args.model, history)
-        history.append({"role": "assistant", "content": answer})
+        turns += [question, {"role": "assistant", "content": reply}]
 
 
-def _stream_answer(client: SpaceClient, model: str, history: list[dict[str, Any]]) -> str:
-    text = ""
-    for event in client.stream(model, history):
-        if isinstance(event, TextDelta):
-            if event.replaced:
-                sys.stdout.write("\b" * event.replaced)
-            text = text[:len(text) - event.replaced] + event.text
-            sys.stdout.write(event.text)
-            sys.stdout.flush()
-        elif isinstance(event, (QueuePosition, ProcessStarted, SpaceLog)):
-            _status(event)
-        elif isinstance(event, Finished):
+@dataclass
+class _Answer:
+    text: str = ""
+    muted: bool = False  # set on Ctrl-C: nothing more is printed
+    open_line: bool = False  # answer text printed, its line not ended yet
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _answer(client: SpaceClient, model: str, messages: list[dict[str, Any]]) -> str:
+    """Stream one answer to stdout; return its text.
+
+    The answer runs as one task on the client's background loop. Ctrl-C here cancels that
+    task, whose stream then closes in the same task (cancelling the job on the Space); we
+    wait briefly for that so that nothing more is printed, then re-raise.
+    """
+    state = _Answer()
+    events = client.astream(model, messages)  # validates now: a ValueError is raised here
+    try:
+        sync.run(_print_answer(events, state))
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            state.muted = True
+            state.done.wait(5)
+        if state.open_line:  # the error line or the prompt starts on a line of its own
             sys.stdout.write("\n")
-    return text
+            sys.stdout.flush()
+        raise
+    return state.text
+
+
+async def _print_answer(events: AsyncGenerator[Any, None], state: _Answer) -> None:
+    try:
+        async with aclosing(events) as stream:
+            async for event in stream:
+                if state.muted:
+                    break
+                if isinstance(event, TextDelta):
+                    if event.replaced:
+                        sys.stdout.write("\b" * event.replaced)
+                    state.text = state.text[:len(state.text) - event.replaced] + event.text
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                    state.open_line = True
+                elif isinstance(event, (QueuePosition, ProcessStarted, SpaceLog)):
+                    _status(event)
+                elif isinstance(event, Finished):
+                    sys.stdout.write("\n")
+                    sys.stdout.flush()
+                    state.open_line = False
+    finally:
+        state.done.set()
 
 
 def _status(event: Any) -> None:
@@ -182,6 +353,7 @@ def _status(event: Any) -> None:
 def _demo(models: list[str] | None) -> int:
     """The package end to end, offline: local replicas, then a LangChain chain and a
     LlamaIndex query engine streaming from them (needs the ``all`` extra)."""
+    _need("qwen-spaces demo", "all")
     from .replica import spaces_or_replicas
 
     os.environ.setdefault("QWEN_SPACES_REPLICA", "1")

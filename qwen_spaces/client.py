@@ -122,9 +122,12 @@ class SpaceClient:
                                    proxy=proxy, headers=headers, verify_ssl=verify_ssl)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
-        urls = {**env_base_urls(), **(base_urls or {})}
+        from_env = env_base_urls()
+        urls = {**from_env, **(base_urls or {})}
         self.base_urls = {resolve_model(k).spec.name: normalize_base_url(v)
                           for k, v in urls.items()}
+        #: Hosts that came from $QWEN_SPACES_BASE_URLS, so a failure there can say so.
+        self._env_hosts = {v for k, v in self.base_urls.items() if from_env.get(k) == v}
         self._apis: dict[tuple[str, str], SpaceAPI] = {}
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                dict[tuple[str, str], asyncio.Lock]]
@@ -486,9 +489,16 @@ class SpaceClient:
 
     async def _fetch_api(self, spec: SpaceSpec, base_url: str, host: str | None) -> SpaceAPI:
         space = spec.space_id
-        resp = await self.transport.open(
-            "GET", f"{base_url}/config", space=space, token_host=host,
-            timeout=self.transport.timeout(total=self.transport.timeouts.request))
+        try:
+            resp = await self.transport.open(
+                "GET", f"{base_url}/config", space=space, token_host=host,
+                timeout=self.transport.timeout(total=self.transport.timeouts.request))
+        except (SpaceUnavailableError, SpaceTimeoutError) as exc:
+            # The first contact with a host: a stale env setting is the usual cause.
+            if base_url in self._env_hosts and exc.args:
+                exc.args = (f"{exc.args[0]}; that address came from ${BASE_URLS_ENV}",
+                            *exc.args[1:])
+            raise
         try:
             body = await resp.read()
             status, ctype = resp.status, resp.headers.get("Content-Type", "")

@@ -7,7 +7,9 @@ protocol without Hugging Face. Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -44,10 +46,15 @@ def serve(argv: Sequence[str] | None = None) -> int:
     try:
         models = [resolve_model(m).spec.name for m in args.model] if args.model else list(CATALOG)
     except ValueError as exc:
-        sys.stderr.write(f"{exc}\n")
+        sys.stderr.write(f"error: {exc}\n")
         return 2
     models = list(dict.fromkeys(models))
     ports = [args.port + i for i in range(len(models))] if args.port else None
+    busy = next((p for p in ports or () if _in_use(p)), None)
+    if busy is not None:
+        sys.stderr.write(f"error: port {busy} on 127.0.0.1 is already in use; pass another "
+                         "--port, or none for free ports\n")
+        return 1
     replica_set = ReplicaSet(models, python=args.gradio_python, ports=ports,
                              max_size=args.max_size, concurrency=args.concurrency,
                              token_delay=args.token_delay)
@@ -75,6 +82,18 @@ def serve(argv: Sequence[str] | None = None) -> int:
     except ReplicaStartError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
+
+
+def _in_use(port: int) -> bool:
+    """Whether 127.0.0.1:``port`` is taken (checked before Gradio, whose own failure is a
+    traceback; a port taken in between still ends in :class:`ReplicaStartError`)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 if __name__ == "__main__":

@@ -97,3 +97,16 @@ async def test_quota_exit_code(replicas: ReplicaSet) -> None:
     code, _, err = await cli("chat", "/quota", "-m", "qwen-2.5-max", "--base-url",
                              replicas.url("qwen-2.5-max"))
     assert code == 3 and "ZeroGPU quota" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("model", ["qwen-2-72b", "qwen-2.5", "qwen-2.5-max", "qvq-72b"])
+async def test_inspect_says_what_differs_and_whether_it_matters(
+        replicas: ReplicaSet, model: str) -> None:
+    code, out, err = await cli("inspect", model, "--base-url", replicas.url(model))
+    assert code == 0, err
+    assert "matches pin     no" not in out
+    assert "catalog check   ok: endpoint /" in out
+    differs = [ln for ln in out.splitlines() if ln.startswith("  differs")]
+    assert all(ln.endswith("harmless, calls use the live value") for ln in differs), differs
+    if model == "qvq-72b":  # Gradio 6 gives the click a trigger id the catalog leaves out
+        assert any("trigger_id 5 (catalog pins none)" in ln for ln in differs)
