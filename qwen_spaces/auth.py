@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["TOKEN_HELP", "find_token", "locate_token", "mask_headers", "mask_url",
-           "origin_of", "token_path"]
+__all__ = ["TOKEN_HELP", "find_token", "image_url_only", "locate_token", "mask_headers",
+           "mask_url", "origin_of", "token_path"]
 
 #: Where a token comes from, for error messages and ``--help``.
 TOKEN_HELP = ("set HF_TOKEN, log in once with `hf auth login` (the token is then read from "
@@ -104,3 +104,17 @@ def mask_url(url: str) -> str:
 def mask_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """Header names with every value replaced by ``***``."""
     return {name: "***" for name in (headers or {})}
+
+
+def image_url_only(url: str, what: str) -> str:
+    """An adapter's image ``url`` must be http(s) or ``data:``: a local path given there would
+    otherwise be read from disk and uploaded to the Space. Nothing is looked up on disk, so
+    the error says nothing about which files exist. (Local files go through explicit APIs:
+    bytes, LlamaIndex ``ImageBlock(path=)``, the core's ``Path`` inputs.)"""
+    text = url.strip()
+    scheme = text.partition(":")[0].lower() if ":" in text else ""
+    if scheme in ("http", "https", "data"):
+        return text
+    raise ValueError(
+        f"{what} must be an http(s) URL or a data: URI, not {mask_url(text)[:60]!r}; to send "
+        "a local file, pass its bytes (or, in LlamaIndex, ImageBlock(path=...))")
