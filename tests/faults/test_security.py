@@ -239,9 +239,9 @@ def test_headers_proxy_credentials_and_url_userinfo_are_masked_everywhere() -> N
 async def test_url_userinfo_stays_out_of_connection_errors() -> None:
     client = SpaceClient(base_urls={"qwen-2.5": "http://me:url-password@127.0.0.1:9"},
                          max_retries=0)
-    with pytest.raises(SpaceUnavailableError, match="cannot connect to http://127.0.0.1:9") \
-            as info:
+    with pytest.raises(SpaceUnavailableError) as info:
         await client.achat("qwen-2.5", HI)
+    assert "cannot connect to http://127.0.0.1:9 " in str(info.value)
     assert "url-password" not in str(info.value)
 
 
