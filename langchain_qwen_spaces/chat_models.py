@@ -34,10 +34,17 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
-from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_serializer,
+    model_validator,
+)
 
 from qwen_spaces import (
     Finished,
@@ -53,6 +60,7 @@ from qwen_spaces import (
     resolve_model,
 )
 from qwen_spaces import sync as _sync
+from qwen_spaces.auth import find_token, image_url_only, mask_headers, mask_url
 from qwen_spaces.client import ChatJob, ClientCache
 from qwen_spaces.transport import normalize_base_url
 
@@ -61,6 +69,12 @@ __all__ = ["STATUS_EVENT", "ChatQwenSpaces"]
 #: Name of the LangChain custom event carrying queue position / start / progress / logs.
 STATUS_EVENT = "qwen_spaces_status"
 PROVIDER = "qwen_spaces"
+
+
+def _default_token() -> SecretStr | None:
+    """``$HF_TOKEN``, else the token ``hf auth login`` saved (``qwen_spaces.find_token``)."""
+    token = find_token()
+    return SecretStr(token) if token else None
 
 
 class ChatQwenSpaces(BaseChatModel):
@@ -94,18 +108,22 @@ class ChatQwenSpaces(BaseChatModel):
     """Talk to this host instead of the catalog's Space (a replica, a duplicated Space)."""
     base_urls: dict[str, str] | None = None
     """Per-model hosts, used when ``model=`` is overridden on a call."""
-    hf_token: SecretStr | None = Field(
-        alias="api_key", default_factory=secret_from_env("HF_TOKEN", default=None))
-    """Hugging Face token (default ``$HF_TOKEN``), sent only to the Space's own host."""
+    hf_token: SecretStr | None = Field(alias="api_key", default_factory=_default_token)
+    """Hugging Face token, sent only to the Space's own origin. Default: ``$HF_TOKEN``, else
+    the token saved by ``hf auth login`` (``$HF_TOKEN_PATH``, ``$HF_HOME/token``)."""
     timeout: float | None = 60.0
     """Seconds for connecting, each request, and each silence on the stream."""
     queue_timeout: float = 300.0
     """Seconds to wait in the Space's queue before the job starts."""
     max_retries: int = 2
     """Retries before the first token (full queue, connection errors, 5xx)."""
-    proxy: str | None = None
-    headers: dict[str, str] | None = None
-    """Extra HTTP headers for every request to the Space."""
+    proxy: str | None = Field(default=None, exclude=True, repr=False)
+    """HTTP(S) proxy URL, credentials allowed (default: ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+    ``NO_PROXY``). Shown masked in ``repr``; not serialised (``dumps``, ``model_dump``):
+    pass it again when loading."""
+    headers: dict[str, str] | None = Field(default=None, exclude=True, repr=False)
+    """Extra HTTP headers for requests to the Space's own origin (never to image hosts).
+    Their values are masked in ``repr`` and they are not serialised, like ``proxy``."""
     system_prompt: str | None = None
     """System prompt used when the messages carry none (else the Space's default)."""
     variant: str | None = None
@@ -130,6 +148,8 @@ class ChatQwenSpaces(BaseChatModel):
         resolve_model(self.model_name, self.variant)
         if self.base_url is not None:
             normalize_base_url(self.base_url)
+        if self.proxy is not None:
+            normalize_base_url(self.proxy, what="proxy")
         for name, url in (self.base_urls or {}).items():
             resolve_model(name)
             normalize_base_url(url)
@@ -137,6 +157,39 @@ class ChatQwenSpaces(BaseChatModel):
             raise ValueError("max_tokens must be >= 1")
         Timeouts.from_timeout(self.timeout, queue=self.queue_timeout)
         return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Like pydantic's, with URL credentials and header values masked."""
+        for name, value in super().__repr_args__():
+            if name == "base_url" and value:
+                value = mask_url(value)
+            elif name == "base_urls" and value:
+                value = {k: mask_url(v) for k, v in value.items()}
+            yield name, value
+        if self.proxy:
+            yield "proxy", mask_url(self.proxy)
+        if self.headers:
+            yield "headers", mask_headers(self.headers)
+
+    @field_serializer("base_url")
+    def _mask_base_url(self, value: str | None) -> str | None:
+        return mask_url(value) if value else value
+
+    @field_serializer("base_urls")
+    def _mask_base_urls(self, value: dict[str, str] | None) -> dict[str, str] | None:
+        return {k: mask_url(v) for k, v in value.items()} if value else value
+
+    def to_json(self) -> Any:
+        """LangChain's ``dumpd``/``dumps``: the token as a secret reference (``HF_TOKEN``);
+        ``proxy`` and ``headers`` left out; ``user:password@`` in base URLs masked."""
+        data = super().to_json()
+        kwargs = data.get("kwargs")
+        if isinstance(kwargs, dict):
+            if kwargs.get("base_url"):
+                kwargs["base_url"] = mask_url(kwargs["base_url"])
+            if kwargs.get("base_urls"):
+                kwargs["base_urls"] = {k: mask_url(v) for k, v in kwargs["base_urls"].items()}
+        return data
 
     # -- LangChain metadata -------------------------------------------------------------
     @property
@@ -146,7 +199,8 @@ class ChatQwenSpaces(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "variant": self.variant,
-                "base_url": self.base_url, "system_prompt": self.system_prompt,
+                "base_url": mask_url(self.base_url) if self.base_url else None,
+                "system_prompt": self.system_prompt,
                 "max_tokens": self.max_tokens, "stop": self.stop,
                 "temperature": self.temperature}
 
@@ -485,6 +539,7 @@ def _image_source(block: Any, index: int) -> Any:
         except (binascii.Error, ValueError):
             raise ValueError(f"message {index}: image base64 data is invalid") from None
     if block.get("url"):
-        return str(block["url"])
+        return image_url_only(str(block["url"]), f"message {index}: an image block's url")
     raise ValueError(f"message {index}: image blocks need base64 data or a URL "
                      "(file ids are not supported)")
+

@@ -4,7 +4,30 @@
 reaches LlamaIndex instrumentation handlers as ``QwenSpacesStatusEvent``.
 """
 
+from qwen_spaces import (
+    QueueFullError,
+    QuotaExceededError,
+    SpaceAppError,
+    SpaceAuthError,
+    SpaceError,
+    SpaceProtocolError,
+    SpaceTimeoutError,
+    SpaceUnavailableError,
+)
+
 from .base import QwenSpacesLLM
 from .events import QwenSpacesStatusEvent, StatusDisplay
 
-__all__ = ["QwenSpacesLLM", "QwenSpacesStatusEvent", "StatusDisplay"]
+__all__ = [
+    "QueueFullError",
+    "QuotaExceededError",
+    "QwenSpacesLLM",
+    "QwenSpacesStatusEvent",
+    "SpaceAppError",
+    "SpaceAuthError",
+    "SpaceError",
+    "SpaceProtocolError",
+    "SpaceTimeoutError",
+    "SpaceUnavailableError",
+    "StatusDisplay",
+]

@@ -11,8 +11,7 @@ format and the reply is parsed into calls; this class only maps LlamaIndex's sha
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
@@ -28,7 +27,13 @@ from llama_index.core.base.llms.types import (
     TextBlock,
     ToolCallBlock,
 )
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, model_validator
+from llama_index.core.bridge.pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_serializer,
+    model_validator,
+)
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
@@ -42,6 +47,7 @@ from qwen_spaces import (
     normalize_base_url,
     resolve_model,
 )
+from qwen_spaces.auth import find_token, mask_headers, mask_url
 from qwen_spaces.client import ClientCache
 
 from .calls import call_dict, invalid_dict, openai_tools, selections
@@ -55,7 +61,8 @@ __all__ = ["QwenSpacesLLM"]
 
 
 def _env_token() -> SecretStr | None:
-    value = os.environ.get("HF_TOKEN", "").strip()
+    """``$HF_TOKEN``, else the token ``hf auth login`` saved (``qwen_spaces.find_token``)."""
+    value = find_token()
     return SecretStr(value) if value else None
 
 
@@ -99,7 +106,8 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
         default=None, description="Another host for the Space: a replica or duplicated Space.")
     hf_token: SecretStr | None = Field(
         default_factory=_env_token, exclude=True, repr=False,
-        description="Hugging Face token (default $HF_TOKEN); sent only to the Space's host.")
+        description="Hugging Face token (default $HF_TOKEN, else the token `hf auth login` "
+        "saved); sent only to the Space's own origin.")
     timeout: float | None = Field(
         default=None, gt=0, description="Seconds for connecting, each request and each "
         "silence on the stream (None: 10 s connect, 30 s request, 60 s silence).")
@@ -108,10 +116,12 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
     max_retries: int = Field(default=2, ge=0,
                              description="Retries before the first answer text arrives.")
     proxy: str | None = Field(default=None, exclude=True, repr=False,
-                              description="HTTP proxy URL (may embed credentials: not dumped).")
+                              description="HTTP(S) proxy URL (may embed credentials: masked "
+                              "in repr, not dumped). Default: HTTPS_PROXY/HTTP_PROXY/NO_PROXY.")
     headers: dict[str, str] | None = Field(
         default=None, exclude=True, repr=False,
-        description="Extra request headers (may carry credentials: not dumped).")
+        description="Extra request headers for the Space's own origin only (may carry "
+        "credentials: values masked in repr, not dumped).")
     max_tokens: int | None = Field(
         default=None, ge=1, description="Client-side cap on approximate answer tokens: the "
         "Spaces take no such parameter, so the stream is cut and the job cancelled.")
@@ -128,10 +138,24 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
     def _check_config(self) -> QwenSpacesLLM:
         """Fail at construction, not at the first call, for names and URLs that cannot work."""
         resolve_model(self.model, self.variant)
-        for url in (self.base_url, self.proxy):
-            if url is not None:
-                normalize_base_url(url)
+        if self.base_url is not None:
+            normalize_base_url(self.base_url)
+        if self.proxy is not None:
+            normalize_base_url(self.proxy, what="proxy")
         return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Like pydantic's, with URL credentials and header values masked."""
+        for name, value in super().__repr_args__():
+            yield name, (mask_url(value) if name == "base_url" and value else value)
+        if self.proxy:
+            yield "proxy", mask_url(self.proxy)
+        if self.headers:
+            yield "headers", mask_headers(self.headers)
+
+    @field_serializer("base_url")
+    def _mask_base_url(self, value: str | None) -> str | None:
+        return mask_url(value) if value else value
 
     @classmethod
     def class_name(cls) -> str:

@@ -30,6 +30,7 @@ from llama_index.core.base.llms.types import (
 )
 
 from qwen_spaces import Role, Turn
+from qwen_spaces.auth import image_url_only
 
 from .calls import message_calls
 
@@ -83,11 +84,13 @@ def image_input(block: ImageBlock) -> object:
     URLs are passed through rather than resolved here, so the core fetches http(s) images
     with its size cap and timeout and never with the HF token (``ImageBlock.resolve_image``
     would download without either); ``data:`` URIs are decoded and checked by the core.
+    ``url=`` takes only http(s) and ``data:``: a local file is sent only when asked for
+    explicitly, with ``path=`` (or ``image=`` bytes), never because a "URL" named it.
     """
     if block.image is not None:
         return block.resolve_image().read()
     if block.path is not None:
         return Path(block.path)  # the core checks the size before reading the file
     if block.url is not None:
-        return str(block.url)
+        return image_url_only(str(block.url), "an ImageBlock's url")
     raise ValueError("an ImageBlock needs image=, path= or url=")

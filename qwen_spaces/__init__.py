@@ -4,6 +4,7 @@ The framework-free core: the catalog of Spaces, an async client with sync twins,
 events and errors. ``langchain_qwen_spaces`` and ``llama_index_qwen_spaces`` build on it.
 """
 
+from .auth import find_token
 from .catalog import CATALOG, ModelChoice, SpaceSpec, list_models, resolve_model
 from .chat import PreparedChat, Role, Turn
 from .client import BASE_URLS_ENV, ChatJob, SpaceClient
@@ -12,6 +13,7 @@ from .errors import (
     QueueFullError,
     QuotaExceededError,
     SpaceAppError,
+    SpaceAuthError,
     SpaceError,
     SpaceProtocolError,
     SpaceTimeoutError,
@@ -49,6 +51,7 @@ __all__ = [
     "Role",
     "SpaceAPI",
     "SpaceAppError",
+    "SpaceAuthError",
     "SpaceClient",
     "SpaceError",
     "SpaceLog",
@@ -67,6 +70,7 @@ __all__ = [
     "__version__",
     "close_sessions",
     "extract_json",
+    "find_token",
     "list_models",
     "normalize_base_url",
     "resolve_model",

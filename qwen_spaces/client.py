@@ -15,6 +15,7 @@ import json
 import os
 import random
 import secrets
+import ssl
 import weakref
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from . import sync
+from .auth import locate_token, mask_headers, mask_url
 from .catalog import ModelChoice, SpaceSpec, resolve_model
 from .chat import PreparedChat, Turn, encode_history, prepare_chat
 from .discovery import SpaceAPI, parse_config, pinned_api
@@ -59,11 +61,13 @@ class ChatJob:
     tool_reasks: int = 1
 
     @property
-    def token_host(self) -> str | None:
-        return urlsplit(self.base_url).hostname
+    def token_host(self) -> str:
+        """The origin the token and extra headers may go to: the base URL's scheme, host
+        and port (the transport compares all three; the name is historical)."""
+        return self.base_url
 
 
-def _as_secret(token: object) -> Secret | None:
+def _as_secret(token: object, source: str = "hf_token=") -> Secret | None:
     if token is None:
         return None
     if isinstance(token, Secret):
@@ -72,7 +76,7 @@ def _as_secret(token: object) -> Secret | None:
     value = getter() if callable(getter) else token
     if not isinstance(value, str):
         raise ValueError("hf_token must be a string")
-    return Secret(value) if value.strip() else None
+    return Secret(value.strip(), source) if value.strip() else None
 
 
 BASE_URLS_ENV = "QWEN_SPACES_BASE_URLS"
@@ -94,9 +98,17 @@ def env_base_urls() -> dict[str, str]:
 class SpaceClient:
     """Async-first client for the catalog's Spaces, with sync twins on a background loop.
 
-    ``hf_token`` defaults to ``$HF_TOKEN``; it is sent as ``X-HF-Authorization`` and only to
-    the Space's own host. ``base_urls`` maps model names to other hosts (a replica, a
+    ``hf_token`` defaults to the token Hugging Face's tools use (:func:`qwen_spaces.auth.
+    find_token`: ``$HF_TOKEN``, else the file ``hf auth login`` saved); it is sent as
+    ``X-HF-Authorization`` and only to the Space's own origin (scheme, host and port), as are
+    the extra ``headers=``. ``base_urls`` maps model names to other hosts (a replica, a
     duplicated Space) over ``$QWEN_SPACES_BASE_URLS``; ``base_url=`` does it for one call.
+
+    ``proxy=`` (an http(s) URL, credentials allowed) wins; else ``HTTPS_PROXY`` /
+    ``HTTP_PROXY`` / ``NO_PROXY`` are honoured as requests does, unless ``trust_env=False``.
+    ``verify_ssl`` is ``True``, ``False`` (only for a host you trust) or an
+    ``ssl.SSLContext`` (a corporate CA). Reprs and errors mask the token, proxy credentials,
+    URL userinfo and every header value.
     """
 
     def __init__(
@@ -109,17 +121,21 @@ class SpaceClient:
         retry_backoff: float = 0.5,
         proxy: str | None = None,
         headers: Mapping[str, str] | None = None,
-        verify_ssl: bool = True,
+        verify_ssl: bool | ssl.SSLContext = True,
         base_urls: Mapping[str, str] | None = None,
+        trust_env: bool = True,
     ) -> None:
-        if hf_token is None and read_env_token:
-            hf_token = os.environ.get("HF_TOKEN")
+        token = _as_secret(hf_token)
+        if token is None and hf_token is None and read_env_token:
+            found = locate_token()
+            token = Secret(*found) if found else None
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         if proxy is not None:
-            normalize_base_url(proxy)
-        self.transport = Transport(token=_as_secret(hf_token), timeouts=timeouts or Timeouts(),
-                                   proxy=proxy, headers=headers, verify_ssl=verify_ssl)
+            proxy = normalize_base_url(proxy, what="proxy")
+        self.transport = Transport(token=token, timeouts=timeouts or Timeouts(),
+                                   proxy=proxy, headers=headers, verify_ssl=verify_ssl,
+                                   trust_env=trust_env)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         from_env = env_base_urls()
@@ -134,9 +150,13 @@ class SpaceClient:
         self._locks = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
-        token = "set" if self.transport.token is not None else "none"
-        return (f"SpaceClient(hf_token={token}, timeouts={self.transport.timeouts}, "
-                f"max_retries={self.max_retries}, base_urls={self.base_urls})")
+        t = self.transport
+        token = "set" if t.token is not None else "none"
+        urls = {name: mask_url(url) for name, url in self.base_urls.items()}
+        proxy = mask_url(t.proxy) if t.proxy else None
+        return (f"SpaceClient(hf_token={token}, timeouts={t.timeouts}, "
+                f"max_retries={self.max_retries}, base_urls={urls}, proxy={proxy!r}, "
+                f"headers={mask_headers(t.extra_headers)})")
 
     @property
     def timeouts(self) -> Timeouts:
@@ -200,7 +220,7 @@ class SpaceClient:
     async def adiscover(self, model: str, *, base_url: str | None = None) -> SpaceAPI:
         spec = resolve_model(model).spec
         base = normalize_base_url(base_url or self.base_urls.get(spec.name) or spec.url)
-        return await self._discover(spec, base, urlsplit(base).hostname)
+        return await self._discover(spec, base, base)
 
     def discover(self, model: str, *, base_url: str | None = None) -> SpaceAPI:
         return sync.run(self.adiscover(model, base_url=base_url))
@@ -541,42 +561,57 @@ class SpaceClient:
                 for p, img in zip(paths, images, strict=True)]
 
     async def _fetch_image(self, img: ImageSource, spec: SpaceSpec) -> ImageData:
-        """Download an image URL (size cap, timeout, never the token); ValueError if unusable."""
+        """Download an image URL; ValueError if unusable.
+
+        Never with the token or the extra headers (they belong to the Space's origin).
+        Redirects to other hosts are followed (Hub ``resolve`` links go to a CDN), never
+        from https to http; the size cap holds for the final body and the request timeout
+        for the whole fetch, redirects included.
+        """
         if isinstance(img, ImageData):
             return img
         assert isinstance(img, RemoteImage)
+        shown = mask_url(img.url)[:100]
+        try:
+            data = await asyncio.wait_for(self._download_image(img.url, shown, spec),
+                                          self.transport.timeouts.request)
+        except asyncio.TimeoutError:
+            raise ValueError(f"fetching the image at {shown} timed out after "
+                             f"{self.transport.timeouts.request:g}s") from None
+        mime, w, h = inspect_image(data)
+        name = urlsplit(img.url).path.rsplit("/", 1)[-1] or "image"
+        return ImageData(data, mime, w, h, name)
+
+    async def _download_image(self, url: str, shown: str, spec: SpaceSpec) -> bytes:
         limit = spec.max_image_bytes
         try:
             resp = await self.transport.open(
-                "GET", img.url, space=spec.space_id, token_host=None,
+                "GET", url, space=spec.space_id, token_host=None, redirects="any-host",
                 timeout=self.transport.timeout(total=self.transport.timeouts.request))
         except SpaceTimeoutError:
-            raise ValueError(f"fetching the image at {img.url[:100]} timed out") from None
+            raise asyncio.TimeoutError from None
         except SpaceError as exc:
-            raise ValueError(f"fetching the image at {img.url[:100]} failed: "
+            raise ValueError(f"fetching the image at {shown} failed: "
                              f"{str(exc).split(': ', 1)[-1]}") from None
         try:
             if resp.status != 200:
-                raise ValueError(f"image URL {img.url[:100]} answered HTTP {resp.status}")
+                raise ValueError(f"image URL {shown} answered HTTP {resp.status}")
             if (resp.content_length or 0) > limit:
-                raise ValueError(f"image at {img.url[:100]} is {resp.content_length} bytes; "
+                raise ValueError(f"image at {shown} is {resp.content_length} bytes; "
                                  f"the limit is {limit}")
             data = bytearray()
             async for chunk in resp.content.iter_chunked(65536):
                 data += chunk
                 if len(data) > limit:
-                    raise ValueError(f"image at {img.url[:100]} exceeds the limit of {limit} "
-                                     "bytes")
+                    raise ValueError(f"image at {shown} exceeds the limit of {limit} bytes")
         except asyncio.TimeoutError:
-            raise ValueError(f"fetching the image at {img.url[:100]} timed out") from None
+            raise  # the caller says "timed out"
         except aiohttp.ClientError as exc:
-            raise ValueError(f"fetching the image at {img.url[:100]} failed: "
+            raise ValueError(f"fetching the image at {shown} failed: "
                              f"{type(exc).__name__}") from None
         finally:
             resp.release()
-        mime, w, h = inspect_image(bytes(data))
-        name = urlsplit(img.url).path.rsplit("/", 1)[-1] or "image"
-        return ImageData(bytes(data), mime, w, h, name)
+        return bytes(data)
 
 
 class ClientCache:
@@ -701,7 +736,9 @@ def _stale_api(exc: SpaceError) -> bool:
 
 
 def _should_retry(exc: SpaceError) -> bool:
-    if not exc.retry_safe:
+    # ``retryable`` is also set per instance (refused redirects, proxy 4xx answers);
+    # ``retry_safe`` is False for a join that may have queued the job.
+    if not exc.retryable or not exc.retry_safe:
         return False
     if isinstance(exc, SpaceTimeoutError):
         return exc.phase in ("connect", "request")

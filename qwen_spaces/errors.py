@@ -12,6 +12,7 @@ __all__ = [
     "QueueFullError",
     "QuotaExceededError",
     "SpaceAppError",
+    "SpaceAuthError",
     "SpaceError",
     "SpaceProtocolError",
     "SpaceTimeoutError",
@@ -96,6 +97,20 @@ class SpaceUnavailableError(SpaceError):
         super().__init__(message, space=space, unanswered=unanswered)
         self.stage = stage
         self.status = status
+
+
+class SpaceAuthError(SpaceError):
+    """The Space refused access (HTTP 401 or 403): no token was sent, or it was refused.
+
+    The Space is private or gated, or the token is invalid or lacks access. ``status`` is
+    the HTTP status; ``token_sent`` says whether a token went with the request. Not retried.
+    """
+
+    def __init__(self, message: str, *, space: str | None = None, status: int | None = None,
+                 token_sent: bool = False) -> None:
+        super().__init__(message, space=space)
+        self.status = status
+        self.token_sent = token_sent
 
 
 class SpaceProtocolError(SpaceError):

@@ -4,8 +4,17 @@ One ``aiohttp.ClientSession`` per event loop, shared by every client in the proc
 closed deterministically when the loop shuts down its async generators (``asyncio.run``,
 ``asyncio.Runner``, pytest-asyncio), or earlier by :func:`close_sessions`.
 
-The HF token is attached only to URLs on the Space's own host; redirects are followed by
-hand, and only within that host, so the token never travels elsewhere.
+The HF token and the extra ``headers=`` are attached only to URLs on the Space's own
+*origin* (scheme, host and port). Redirects are followed by hand: a request to the Space
+follows them only within that origin, so the token never travels elsewhere; a token-free
+image fetch may follow them to other hosts. No redirect is ever followed from https to
+plain http.
+
+Proxies: ``proxy=`` if given, else the environment (``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+``ALL_PROXY`` and ``NO_PROXY``, upper or lower case), resolved per URL as requests and httpx
+do it (``urllib.request.getproxies`` / ``proxy_bypass``); ``trust_env=False`` ignores the
+environment. Only http(s) proxies are supported. Through a proxy, https requests go through
+a ``CONNECT`` tunnel, so the proxy sees the host and port but not the token.
 """
 
 from __future__ import annotations
@@ -14,25 +23,29 @@ import asyncio
 import json
 import platform
 import re
+import ssl
+import urllib.request
 import weakref
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _metadata_version
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from .auth import TOKEN_HELP, mask_headers, mask_url, origin_of
 from .errors import (
     QueueFullError,
-    SpaceError,
+    SpaceAuthError,
     SpaceProtocolError,
     SpaceTimeoutError,
     SpaceUnavailableError,
 )
 
-__all__ = ["Secret", "Timeouts", "Transport", "close_sessions", "get_session", "normalize_base_url"]
+__all__ = ["Secret", "Timeouts", "Transport", "close_sessions", "env_proxy", "get_session",
+           "normalize_base_url"]
 
 try:
     VERSION = _metadata_version("qwen-spaces")
@@ -66,12 +79,14 @@ class Timeouts:
 
 
 class Secret:
-    """Holds the HF token; its repr/str never show it."""
+    """Holds the HF token; its repr/str never show it. ``source`` says where it came from
+    (``"$HF_TOKEN"``, a token file's path, ``"hf_token="``), for error messages."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "source")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, source: str | None = None) -> None:
         self._value = value
+        self.source = source
 
     def get_secret_value(self) -> str:
         return self._value
@@ -121,16 +136,40 @@ async def close_sessions() -> None:
         await entry[1].aclose()
 
 
-def normalize_base_url(url: str) -> str:
+def normalize_base_url(url: str, *, what: str = "base_url") -> str:
+    """Strip and check an http(s) URL; the error never shows its ``user:password@``."""
+    example = ("http://user:password@proxy.example:3128" if what == "proxy" else
+               "https://qwen-qwen2-5.hf.space or http://127.0.0.1:7860")
     if not isinstance(url, str) or not url.strip():
-        raise ValueError("base_url must be a non-empty URL such as https://owner-space.hf.space")
+        raise ValueError(f"{what} must be a non-empty URL such as {example}")
     url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if origin_of(url) is None:
         raise ValueError(
-            f"base_url {url!r} needs an http:// or https:// scheme and a host, "
-            "e.g. https://qwen-qwen2-5.hf.space or http://127.0.0.1:7860")
+            f"{what} {mask_url(url)!r} needs an http:// or https:// scheme, a host and a "
+            f"valid port, e.g. {example}")
     return url
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``None``: connect directly).
+
+    As requests/httpx: ``https_proxy`` / ``http_proxy`` by the URL's scheme, else
+    ``all_proxy``; lower case wins over upper case; ``no_proxy`` hosts (suffixes, ``*``,
+    ``host:port``) bypass it. A proxy given without a scheme is taken as ``http://``.
+    Proxies other than http(s) (``socks5://``) are not supported by aiohttp and are skipped.
+    """
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme.lower()) or proxies.get("all")
+    if not proxy:
+        return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    if urlsplit(proxy).scheme.lower() not in ("http", "https"):
+        return None
+    if parts.hostname and urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2]):
+        return None
+    return proxy
 
 
 _STAGES = (("sleep", "SLEEPING"), ("building", "BUILDING"), ("paused", "PAUSED"),
@@ -156,18 +195,41 @@ class Transport:
         timeouts: Timeouts,
         proxy: str | None = None,
         headers: Mapping[str, str] | None = None,
-        verify_ssl: bool = True,
+        verify_ssl: bool | ssl.SSLContext = True,
+        trust_env: bool = True,
     ) -> None:
         self.token = token
         self.timeouts = timeouts
         self.proxy = proxy
+        self.trust_env = trust_env
         self.extra_headers = dict(headers or {})
-        self.ssl: bool | None = None if verify_ssl else False
+        self.ssl: bool | ssl.SSLContext | None = (
+            verify_ssl if isinstance(verify_ssl, ssl.SSLContext)
+            else None if verify_ssl else False)
+
+    def __repr__(self) -> str:
+        return (f"Transport(token={'set' if self.token is not None else 'none'}, "
+                f"proxy={mask_url(self.proxy) if self.proxy else None!r}, "
+                f"trust_env={self.trust_env}, headers={mask_headers(self.extra_headers)}, "
+                f"timeouts={self.timeouts})")
+
+    def proxy_for(self, url: str) -> str | None:
+        """``proxy=`` wins; else the environment's proxy for this URL (unless trust_env is
+        off); ``None`` connects directly."""
+        if self.proxy is not None:
+            return self.proxy
+        return env_proxy(url) if self.trust_env else None
 
     def headers(self, url: str, token_host: str | None) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT, **self.extra_headers}
-        if self.token is not None and token_host and urlsplit(url).hostname == token_host:
-            headers["X-HF-Authorization"] = f"Bearer {self.token.get_secret_value()}"
+        """Headers for ``url``. ``token_host`` is the Space's origin (its base URL, or any URL
+        on it; the name is historical): the token and the extra headers go to that exact
+        scheme, host and port only."""
+        headers = {"User-Agent": USER_AGENT}
+        scope = origin_of(token_host) if token_host else None
+        if scope is not None and origin_of(url) == scope:
+            headers.update(self.extra_headers)
+            if self.token is not None:
+                headers["X-HF-Authorization"] = f"Bearer {self.token.get_secret_value()}"
         return headers
 
     def timeout(self, *, total: float | None = None, read: float | None = None) -> \
@@ -187,17 +249,24 @@ class Transport:
         data: Any = None,
         params: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        redirects: Literal["same-origin", "any-host"] = "same-origin",
     ) -> aiohttp.ClientResponse:
-        """Send a request, following redirects only within ``token_host``. Caller releases."""
+        """Send a request and follow redirects by hand. Caller releases.
+
+        ``"same-origin"`` (requests to the Space) follows them only within the URL's origin;
+        ``"any-host"`` (token-free fetches such as image URLs) follows them anywhere except
+        from https to http. A 401/403 from the Space's origin raises :class:`SpaceAuthError`.
+        """
         session = await get_session()
-        for _ in range(4):
+        for _ in range(6 if redirects == "any-host" else 4):
             headers = self.headers(url, token_host)
             if extra_headers:
                 headers.update(extra_headers)
+            proxy = self.proxy_for(url)
             try:
                 resp = await session.request(
                     method, url, json=json_body, data=data, params=params, headers=headers,
-                    timeout=timeout, proxy=self.proxy, ssl=self.ssl, allow_redirects=False)
+                    timeout=timeout, proxy=proxy, ssl=self.ssl, allow_redirects=False)
             except aiohttp.ConnectionTimeoutError:
                 raise SpaceTimeoutError(
                     f"{space}: could not connect to {_origin(url)} within "
@@ -209,6 +278,22 @@ class Transport:
                     f"{space}: {_origin(url)} accepted the connection but sent nothing in "
                     f"{waited:g}s; the Space may be overloaded or starting up. Try again "
                     "later.", space=space, phase="request", unanswered=True) from None
+            except aiohttp.ClientHttpProxyError as exc:
+                assert proxy is not None
+                err = SpaceUnavailableError(
+                    f"{space}: the proxy {mask_url(proxy)} answered HTTP {exc.status} "
+                    f"{exc.message} when asked to connect to {_origin(url)}; check the proxy "
+                    "URL and its credentials (proxy=, or HTTPS_PROXY/HTTP_PROXY), or list the "
+                    "host in NO_PROXY", space=space)
+                err.retryable = exc.status >= 500
+                raise err from None
+            except aiohttp.ClientProxyConnectionError as exc:
+                assert proxy is not None
+                raise SpaceUnavailableError(
+                    f"{space}: cannot connect to the proxy {mask_url(proxy)} "
+                    f"({exc.os_error or exc}) on the way to {_origin(url)}; check the proxy "
+                    "(proxy=, or HTTPS_PROXY/HTTP_PROXY) or list the host in NO_PROXY",
+                    space=space) from None
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise SpaceUnavailableError(
                     f"{space}: TLS certificate verification failed for {_origin(url)} "
@@ -219,20 +304,20 @@ class Transport:
                     f"{space}: cannot connect to {_origin(url)} ({exc.os_error or exc}); check "
                     "the URL and your network", space=space) from None
             except aiohttp.ClientError as exc:
+                via = f" through the proxy {mask_url(proxy)}" if proxy else ""
                 raise SpaceUnavailableError(
-                    f"{space}: connection to {_origin(url)} failed ({type(exc).__name__}); "
-                    "try again", space=space, unanswered=True) from None
+                    f"{space}: connection to {_origin(url)}{via} failed "
+                    f"({type(exc).__name__}); try again", space=space,
+                    unanswered=True) from None
+            if resp.status in (401, 403) and token_host and \
+                    origin_of(url) == origin_of(token_host):
+                await _raise_auth_error(resp, self.token, space=space, url=url)
             if resp.status not in (301, 302, 303, 307, 308):
                 return resp
             location = resp.headers.get("Location", "")
             resp.release()
             target = urljoin(url, location)
-            if urlsplit(target).hostname != urlsplit(url).hostname:
-                raise SpaceUnavailableError(
-                    f"{space}: {_origin(url)} redirected to another host "
-                    f"({_origin(target)}); the Space is probably asleep or moved. Not following "
-                    "(the HF token is only sent to the Space itself).", space=space,
-                    status=resp.status)
+            _check_redirect(url, target, redirects, space=space, status=resp.status)
             url, params = target, None
             if resp.status == 303:
                 method, json_body, data = "GET", None, None
@@ -278,6 +363,56 @@ class Transport:
             resp.release()
 
 
+def _check_redirect(url: str, target: str, redirects: str, *, space: str,
+                    status: int) -> None:
+    """Refuse an https -> http redirect always, and any other origin for Space requests."""
+    here, there = origin_of(url), origin_of(target)
+    if there is None:
+        err = SpaceUnavailableError(
+            f"{space}: {_origin(url)} redirected to a URL that is not http(s) "
+            f"({mask_url(target)[:100]}); not following", space=space, status=status)
+    elif here is not None and here[0] == "https" and there[0] == "http":
+        err = SpaceUnavailableError(
+            f"{space}: {_origin(url)} redirected from https to plain http "
+            f"({_origin(target)}); refused, since that would send the request unencrypted. "
+            "If the host really serves only http, use the http:// URL yourself.",
+            space=space, status=status)
+    elif redirects == "same-origin" and there != here:
+        err = SpaceUnavailableError(
+            f"{space}: {_origin(url)} redirected to another origin ({_origin(target)}); the "
+            "Space is probably asleep or moved. Not following (the HF token and headers= "
+            "go only to the Space's own scheme, host and port). If the Space moved, use the "
+            "new URL as base_url.", space=space, status=status)
+    else:
+        return
+    err.retryable = False  # the same request gets the same redirect
+    raise err
+
+
+async def _raise_auth_error(resp: aiohttp.ClientResponse, token: Secret | None, *,
+                            space: str, url: str) -> None:
+    status = resp.status
+    try:
+        body = await asyncio.wait_for(resp.content.read(4000), 5.0)
+    except (asyncio.TimeoutError, aiohttp.ClientError):
+        body = b""
+    finally:
+        resp.release()
+    detail = _detail(body.decode("utf-8", errors="replace"))
+    detail = f" ({detail})" if detail and not detail.lstrip().startswith("<") else ""
+    path = urlsplit(url).path or "/"
+    if token is None:
+        advice = ("No HF token was sent. A private or gated Space needs one with access: "
+                  f"{TOKEN_HELP}.")
+    else:
+        source = f" (from {token.source})" if token.source else ""
+        advice = (f"The HF token{source} was refused: check that it is valid and can read "
+                  "this Space (https://huggingface.co/settings/tokens); to use another, "
+                  f"{TOKEN_HELP}.")
+    raise SpaceAuthError(f"{space} refused access (HTTP {status}) to {path}{detail}. {advice}",
+                         space=space, status=status, token_sent=token is not None)
+
+
 def check_status(status: int, content_type: str, body: bytes, *, space: str, what: str) -> None:
     """Map a non-2xx answer (or an HTML page) to the typed error a user can act on."""
     text = body[:4000].decode("utf-8", errors="replace")
@@ -300,9 +435,10 @@ def check_status(status: int, content_type: str, body: bytes, *, space: str, wha
             f"{space} is rate-limiting requests (HTTP 429); slow down, pass an HF token, or "
             "duplicate the Space", space=space, status=status)
     if status in (401, 403):
-        raise SpaceError(
+        raise SpaceAuthError(
             f"{space} refused access (HTTP {status}) to {what}: the Space is private or "
-            "gated; set HF_TOKEN (or hf_token=) to a token with access", space=space)
+            f"gated, or the token was refused; to send one with access, {TOKEN_HELP}",
+            space=space, status=status)
     if status == 404:
         raise SpaceUnavailableError(
             f"{space}: {what} not found (HTTP 404): no running Gradio app at this URL, or "
@@ -332,5 +468,6 @@ def _detail(text: str) -> str:
 
 
 def _origin(url: str) -> str:
+    """``scheme://host:port`` for messages: never the ``user:password@`` part."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

@@ -3,11 +3,13 @@
 ``Front`` forwards every request, byte for byte and streamed, to a real replica. It also
 works as a forward proxy, since it accepts absolute-form request targets. Per-path
 overrides inject a fault (an HTML page, a redirect, a 404 /config) or serve a file. It
-records the headers of every request it sees.
+records the headers of every request it sees. With ``ssl_context`` it serves https (a
+trustme certificate in the tests), so a TLS Space can sit before a plain-http replica.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,8 +24,10 @@ _HOP = {"host", "content-length", "transfer-encoding", "connection", "proxy-conn
 
 class Front:
     def __init__(self, target: str | None = None,
-                 overrides: dict[str, Handler] | None = None) -> None:
+                 overrides: dict[str, Handler] | None = None, *,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.target = target
+        self.ssl_context = ssl_context
         self.overrides = overrides or {}
         self.seen: list[tuple[str, dict[str, str]]] = []
         self._runner: web.AppRunner | None = None
@@ -35,10 +39,10 @@ class Front:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
         self._session = aiohttp.ClientSession(auto_decompress=False)
         return self
 

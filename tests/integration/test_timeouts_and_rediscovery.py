@@ -17,6 +17,7 @@ from llama_index_qwen_spaces import QwenSpacesLLM
 from qwen_spaces import SpaceClient, SpaceTimeoutError, Timeouts
 from qwen_spaces.replica import ReplicaSet
 from tests.fault_server import FaultServer, Plan
+from tests.util import wait_for
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -124,8 +125,7 @@ async def test_a_short_timeout_does_not_cut_a_job_waiting_in_the_queue(
                           timeouts=Timeouts.from_timeout(2.0, queue=60))
     first = asyncio.create_task(busy.achat("qwen-2.5-max", [
         {"role": "user", "content": "/slow 10 0.5"}]))
-    while reps.stats("qwen-2.5-max")["active"] < 1:
-        await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(wait_for, lambda: reps.stats("qwen-2.5-max")["active"] == 1)
     started = time.monotonic()
     answer = await waiting.achat("qwen-2.5-max", [{"role": "user", "content": "/echo done"}])
     assert answer.text == "done"

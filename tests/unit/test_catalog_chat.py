@@ -161,7 +161,11 @@ def test_token_never_in_repr() -> None:
     client = SpaceClient(hf_token="hf_supersecret123")
     assert "hf_supersecret123" not in repr(client)
     assert "hf_supersecret123" not in repr(client.transport.token)
-    assert client.transport.headers("https://x.hf.space/config", "x.hf.space")[
+    # The scope is the Space's origin (its base URL); a bare host name matches nothing.
+    assert client.transport.headers("https://x.hf.space/config", "https://x.hf.space")[
         "X-HF-Authorization"] == "Bearer hf_supersecret123"
-    assert "X-HF-Authorization" not in client.transport.headers("https://evil.example/x",
-                                                                "x.hf.space")
+    for url, scope in [("https://evil.example/x", "https://x.hf.space"),
+                       ("http://x.hf.space/config", "https://x.hf.space"),
+                       ("https://x.hf.space:8443/config", "https://x.hf.space"),
+                       ("https://x.hf.space/config", "x.hf.space")]:
+        assert "X-HF-Authorization" not in client.transport.headers(url, scope)
