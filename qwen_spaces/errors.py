@@ -30,8 +30,9 @@ class SpaceError(Exception):
                  unanswered: bool = False) -> None:
         super().__init__(message)
         self.space = space
-        #: The request went out but no answer came (a timeout or a drop after sending): the
-        #: server may have acted on it.
+        #: The request went out and the server was still silent when the timeout expired: it
+        #: may be acting on it. (A dropped connection is not this: Gradio answers a join at
+        #: once, so a drop means the server failed rather than that it is busy.)
         self.unanswered = unanswered
         #: False when the client must not repeat the request (a join that may have queued
         #: the job); set by the client, never by a retry policy.

@@ -307,8 +307,7 @@ class Transport:
                 via = f" through the proxy {mask_url(proxy)}" if proxy else ""
                 raise SpaceUnavailableError(
                     f"{space}: connection to {_origin(url)}{via} failed "
-                    f"({type(exc).__name__}); try again", space=space,
-                    unanswered=True) from None
+                    f"({type(exc).__name__}); try again", space=space) from None
             if resp.status in (401, 403) and token_host and \
                     origin_of(url) == origin_of(token_host):
                 await _raise_auth_error(resp, self.token, space=space, url=url)
@@ -350,7 +349,7 @@ class Transport:
             except aiohttp.ClientError as exc:
                 raise SpaceUnavailableError(
                     f"{space}: connection dropped during {what} ({type(exc).__name__}); "
-                    "try again", space=space, unanswered=True) from None
+                    "try again", space=space) from None
             check_status(resp.status, resp.headers.get("Content-Type", ""), body, space=space,
                          what=what)
             try:
