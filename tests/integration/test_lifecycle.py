@@ -4,6 +4,7 @@ slow or arrive at loop shutdown. Real signals, real forks and real replicas thro
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -209,6 +210,10 @@ def test_the_session_pool_releases_dead_loops(replicas: ReplicaSet) -> None:
     for _ in range(60):
         asyncio.run(client.achat(MODEL, msgs))
     assert loops.pool_size() <= 1
+    gc.collect()
+    dead = [o for o in gc.get_objects()
+            if isinstance(o, asyncio.AbstractEventLoop) and o.is_closed()]
+    assert len(dead) <= 2, f"{len(dead)} closed loops are still alive (held by the pool)"
     assert _open_fds() <= fds + 2
 
 
