@@ -96,8 +96,7 @@ async def _keeper(state: _LoopState) -> AsyncGenerator[None, None]:
 
 
 async def _finish(state: _LoopState) -> None:
-    if _POOL.get(id(state.loop)) is state:
-        del _POOL[id(state.loop)]
+    # The entry stays in the pool until the session is closed: the cancels below use it.
     # shutdown_asyncgens closes every generator at once: let the others (the user's streams)
     # run their cleanup first, which registers their cancels.
     await asyncio.sleep(0)
@@ -111,6 +110,8 @@ async def _finish(state: _LoopState) -> None:
         for task in pending:
             task.cancel()
     await state.session.close()
+    if _POOL.get(id(state.loop)) is state:
+        del _POOL[id(state.loop)]
 
 
 def open_job(send_cancel: Callable[[], Awaitable[None]]) -> OpenJob:
