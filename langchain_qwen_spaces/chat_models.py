@@ -32,7 +32,13 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableLambda,
+    RunnableMap,
+    RunnablePassthrough,
+)
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
@@ -307,6 +313,17 @@ class ChatQwenSpaces(BaseChatModel):
             [fallback], exception_key="parsing_error")
 
     # -- the four entry points ----------------------------------------------------------
+    def batch(self, inputs: list[LanguageModelInput],
+              config: RunnableConfig | list[RunnableConfig] | None = None, *,
+              return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
+        """``abatch`` as one task on the background loop, instead of LangChain's default of
+        one thread per input: a Ctrl-C then cancels every job on the Space and raises
+        ``KeyboardInterrupt`` at once, where the threads would finish each job first."""
+        if not inputs:
+            return []
+        return _sync.run(self.abatch(inputs, config, return_exceptions=return_exceptions,
+                                     **kwargs))  # type: ignore[arg-type]
+
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:

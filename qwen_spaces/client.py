@@ -11,6 +11,7 @@ task cancel, ``aclose``) posts ``/cancel`` and drops the connection, freeing the
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from . import sync
+from . import loops, sync
 from .auth import locate_token, mask_headers, mask_url
 from .catalog import ModelChoice, SpaceSpec, resolve_model
 from .chat import PreparedChat, Turn, encode_history, prepare_chat
@@ -351,8 +352,9 @@ class SpaceClient:
                 "POST", api.url(path), space=space, token_host=host, what=f"/{path}",
                 json_body=payload)
         except SpaceError as exc:
-            # Sent but not answered: the job may be queued on the Space without an event id
-            # to cancel it by, so joining again could run it twice. Never retry that.
+            # Sent, and still unanswered when the timeout expired: the job may be queued on
+            # the Space without an event id to cancel it by, so joining again could run it
+            # twice. Never retry that.
             if exc.unanswered:
                 exc.retry_safe = False
             raise
@@ -365,12 +367,18 @@ class SpaceClient:
             session_hash = event_id  # a /call job's session is its event id
 
         resp = None
-        try:  # from here on, leaving early for any reason cancels the joined job
+        # From here on, leaving early for any reason cancels the joined job: from a detached
+        # task (the caller's own cancellation returns at once), or at loop shutdown if this
+        # generator is never closed (see qwen_spaces.loops).
+        open_job = loops.open_job(
+            functools.partial(self._cancel, api, session_hash, event_id, host))
+        try:
             resp = await self.transport.open(
                 "GET", stream_url, space=space, token_host=host, params=params,
                 timeout=self.transport.timeout(
                     read=_stream_read_limit(self.transport.timeouts.idle)),
                 extra_headers={"Accept": "text/event-stream"})
+            open_job.response = resp
             ctype = resp.headers.get("Content-Type", "")
             if resp.status != 200 or "text/event-stream" not in ctype:
                 body = await resp.read()
@@ -380,8 +388,10 @@ class SpaceClient:
             async for event in self._read(resp, proto, api):
                 yield event
         finally:
-            if not proto.completed:
-                await self._cancel(api, session_hash, event_id, host)
+            if proto.completed:
+                loops.job_done(open_job)
+            else:
+                loops.cancel_job(open_job)
             if resp is not None:
                 resp.release()
 
@@ -483,14 +493,12 @@ class SpaceClient:
 
     async def _cancel(self, api: SpaceAPI, session_hash: str, event_id: str,
                       host: str | None) -> None:
-        """Best effort: tell the Space to stop (dropping the stream also frees the slot)."""
-        try:
-            await self.transport.request_json(
-                "POST", api.url("cancel"), space=api.space, token_host=host, what="cancel",
-                json_body={"session_hash": session_hash, "fn_index": api.fn_index,
-                           "event_id": event_id}, timeout=5.0)
-        except (SpaceError, asyncio.TimeoutError, aiohttp.ClientError):
-            pass
+        """Tell the Space to stop (dropping the stream also frees the slot). Run by
+        :func:`qwen_spaces.loops.cancel_job`, which bounds it and swallows its errors."""
+        await self.transport.request_json(
+            "POST", api.url("cancel"), space=api.space, token_host=host, what="cancel",
+            json_body={"session_hash": session_hash, "fn_index": api.fn_index,
+                       "event_id": event_id}, timeout=loops.CANCEL_TIMEOUT)
 
     # -- discovery ----------------------------------------------------------------------
     async def _discover(self, spec: SpaceSpec, base_url: str, host: str | None) -> SpaceAPI:

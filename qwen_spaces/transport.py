@@ -1,8 +1,8 @@
 """HTTP to a Space: the pooled session, headers and token scoping, status -> typed errors.
 
-One ``aiohttp.ClientSession`` per event loop, shared by every client in the process. It is
-closed deterministically when the loop shuts down its async generators (``asyncio.run``,
-``asyncio.Runner``, pytest-asyncio), or earlier by :func:`close_sessions`.
+One ``aiohttp.ClientSession`` per event loop, shared by every client in the process; it lives
+and dies with its loop (see :mod:`qwen_spaces.loops`), or is closed earlier by
+:func:`close_sessions`.
 
 The HF token and the extra ``headers=`` are attached only to URLs on the Space's own
 *origin* (scheme, host and port). Redirects are followed by hand: a request to the Space
@@ -25,8 +25,7 @@ import platform
 import re
 import ssl
 import urllib.request
-import weakref
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _metadata_version
@@ -43,6 +42,7 @@ from .errors import (
     SpaceTimeoutError,
     SpaceUnavailableError,
 )
+from .loops import close_sessions, get_session
 
 __all__ = ["Secret", "Timeouts", "Transport", "close_sessions", "env_proxy", "get_session",
            "normalize_base_url"]
@@ -98,42 +98,6 @@ class Secret:
 
     def __reduce__(self) -> Any:
         raise TypeError("the HF token cannot be pickled")
-
-
-# -- the per-loop session pool ------------------------------------------------------------
-_POOL: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]]
-_POOL = weakref.WeakKeyDictionary()
-
-
-async def _keeper(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    # The loop finalises live async generators at shutdown; this one closes the session then.
-    try:
-        yield
-    finally:
-        await session.close()
-
-
-async def get_session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    entry = _POOL.get(loop)
-    if entry is not None and not entry[0].closed:
-        return entry[0]
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, enable_cleanup_closed=False),
-        timeout=aiohttp.ClientTimeout(total=None),
-        trust_env=False,
-    )
-    keeper = _keeper(session)
-    await keeper.__anext__()
-    _POOL[loop] = (session, keeper)
-    return session
-
-
-async def close_sessions() -> None:
-    """Close this loop's pooled session now (it is reopened on the next call)."""
-    entry = _POOL.pop(asyncio.get_running_loop(), None)
-    if entry is not None:
-        await entry[1].aclose()
 
 
 def normalize_base_url(url: str, *, what: str = "base_url") -> str:

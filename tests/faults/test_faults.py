@@ -47,7 +47,7 @@ from tests.fault_server import (
     frame,
     generating_until_text,
 )
-from tests.util import leave_early
+from tests.util import leave_early, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 HI = [{"role": "user", "content": "hello there"}]
@@ -149,6 +149,13 @@ async def test_config_html_and_garbage() -> None:
 
 # -- stream faults --------------------------------------------------------------------------
 
+async def posted_cancels(server: FaultServer, timeout: float = 3.0) -> list[dict[str, Any]]:
+    """The ``/cancel`` requests the server got. They are sent from a background task (the
+    caller is released at once), so they may arrive just after the call has returned."""
+    await asyncio.to_thread(wait_for, lambda: bool(server.cancels), timeout)
+    return server.cancels
+
+
 def started() -> list[Any]:
     return [f for f in CHAT_FRAMES if f["msg"] in ("estimation", "process_starts")]
 
@@ -159,7 +166,8 @@ async def test_a_silent_stream_times_out_on_the_idle_timeout() -> None:
         _, exc = await run_partial(client(server, timeouts=Timeouts(idle=0.5)))
         assert isinstance(exc, SpaceTimeoutError) and exc.phase == "idle"
         assert time.monotonic() - begin < 5
-        assert server.cancels and server.cancels[0]["event_id"] == "ev0001"
+        cancels = await posted_cancels(server)
+        assert cancels and cancels[0]["event_id"] == "ev0001"
 
 
 async def test_heartbeats_forever_in_the_queue_hit_the_queue_timeout() -> None:
@@ -302,8 +310,9 @@ async def test_cancel_is_posted_for_an_abandoned_job() -> None:
             async for e in it:
                 if isinstance(e, TextDelta):
                     break
-        assert server.cancels == [{"session_hash": server.cancels[0]["session_hash"],
-                                   "fn_index": 0, "event_id": "ev0001"}]
+        cancels = await posted_cancels(server)
+        assert cancels == [{"session_hash": cancels[0]["session_hash"],
+                            "fn_index": 0, "event_id": "ev0001"}]
 
 
 # -- errors are never empty answers ---------------------------------------------------------
