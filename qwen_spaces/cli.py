@@ -23,6 +23,7 @@ from .discovery import SpaceAPI
 from .errors import (
     QueueFullError,
     QuotaExceededError,
+    SpaceAuthError,
     SpaceError,
     SpaceProtocolError,
     SpaceTimeoutError,
@@ -46,7 +47,8 @@ class MissingExtraError(Exception):
 #: Exit codes by failure, most specific first.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (QuotaExceededError, 3), (QueueFullError, 4), (SpaceUnavailableError, 5),
-    (SpaceTimeoutError, 6), (SpaceProtocolError, 7), (MissingExtraError, 8), (SpaceError, 1),
+    (SpaceTimeoutError, 6), (SpaceProtocolError, 7), (MissingExtraError, 8),
+    (SpaceAuthError, 9), (SpaceError, 1),
     (ValueError, 2),
 )
 

@@ -76,10 +76,12 @@ async def test_replica_flag(tmp_path: Path) -> None:
     (FaultServer(script=[Plan(join_status=503, join_body=QUEUE_FULL)]), (), 4, "queue is full"),
     (FaultServer(config_status=503, config_body=SLEEPING, config_type="text/html"), (), 5,
      "not serving its app"),
+    (FaultServer(config_status=401, config_body='{"error": "Invalid credentials"}'), (), 9,
+     "refused access"),
     (None, ("--base-url", "http://127.0.0.1:9"), 5, "cannot connect"),
     (None, ("-m", "gpt-9"), 2, "Unknown Qwen Space model"),
     (None, ("-m", "qwen-2.5", "--image", "nope.png"), 2, "text-only"),
-], ids=["queue-full", "asleep", "no-network", "bad-model", "image-to-text-model"])
+], ids=["queue-full", "asleep", "gated", "no-network", "bad-model", "image-to-text-model"])
 async def test_expected_failures_are_one_line_with_an_exit_code(
         server: FaultServer | None, args: tuple[str, ...], code: int, words: str) -> None:
     if server is not None:
