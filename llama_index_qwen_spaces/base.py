@@ -134,6 +134,19 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
 
     _clients: ClientCache = PrivateAttr(default_factory=ClientCache)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _api_key_alias(cls, data: Any) -> Any:
+        """``api_key=`` is the name other LLMs use: accept it for ``hf_token`` rather than
+        let LlamaIndex keep it as an unknown extra while no token is sent."""
+        if isinstance(data, dict) and "api_key" in data:
+            data = dict(data)
+            key = data.pop("api_key")
+            if "hf_token" in data:
+                raise ValueError("pass the token as hf_token= or api_key=, not both")
+            data["hf_token"] = key
+        return data
+
     @model_validator(mode="after")
     def _check_config(self) -> QwenSpacesLLM:
         """Fail at construction, not at the first call, for names and URLs that cannot work."""

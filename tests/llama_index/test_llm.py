@@ -226,3 +226,11 @@ async def test_async_methods_do_not_block_the_loop(make_llm: MakeLLM) -> None:
     print(f"\n{len(stamps)} ticks in {elapsed:.2f}s, max gap {max_gap * 1000:.0f} ms")
     assert elapsed >= 1.5
     assert max_gap < 0.2
+
+
+def test_api_key_is_the_token_too_and_not_silently_dropped() -> None:
+    llm = QwenSpacesLLM(api_key="hf_alias_token")
+    assert llm.hf_token is not None and llm.hf_token.get_secret_value() == "hf_alias_token"
+    assert "hf_alias_token" not in repr(llm) and "hf_alias_token" not in llm.to_json()
+    with pytest.raises(ValueError, match="not both"):
+        QwenSpacesLLM(api_key="a", hf_token="b")
