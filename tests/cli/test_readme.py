@@ -20,7 +20,7 @@ def python_blocks(section: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", body, re.S)
 
 
-@pytest.mark.parametrize("section", ["LangChain", "LlamaIndex"])
+@pytest.mark.parametrize("section", ["LangChain", "LlamaIndex", "The core client"])
 def test_example_runs_as_written(section: str, replicas: ReplicaSet) -> None:
     (code,) = python_blocks(section)
     assert len(code.strip().splitlines()) <= 10
@@ -39,6 +39,16 @@ def test_tools_example_runs_as_written(replicas: ReplicaSet) -> None:
     assert done.returncode == 0, done.stderr
     # the replica called add(20, 22), the agent ran it, and the answer quotes the result
     assert "tool results received: 42" in done.stdout
+
+
+def test_errors_fallback_example_runs_as_written(replicas: ReplicaSet) -> None:
+    (code,) = python_blocks("Errors")
+    probe = code + "\nprint(llm.invoke('/echo fell back').content)\n"
+    env_urls = ",".join(f"{m}={replicas.url(m)}" for m in replicas.models)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, env={**_env(), "QWEN_SPACES_BASE_URLS": env_urls})
+    assert done.returncode == 0, done.stderr
+    assert "fell back" in done.stdout
 
 
 def _env() -> dict[str, str]:
