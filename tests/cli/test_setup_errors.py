@@ -108,6 +108,7 @@ async def test_timeout_flag_bounds_a_silent_host() -> None:
         await server.wait_closed()
     _one_line(err)
     assert code == 6
+    assert "accepted the connection but sent nothing in 1s" in err
     assert elapsed < 3 * 1 + 0.5 * 1.5 + 1.0 * 1.5 + 1 + 2  # + interpreter start-up
 
 
