@@ -66,7 +66,7 @@ from qwen_spaces import (
     resolve_model,
 )
 from qwen_spaces import sync as _sync
-from qwen_spaces.auth import find_token, image_url_only, mask_headers, mask_url
+from qwen_spaces.auth import find_token, image_url_only, mask_url, masked_settings
 from qwen_spaces.client import ChatJob, ClientCache
 from qwen_spaces.transport import normalize_base_url
 
@@ -172,10 +172,7 @@ class ChatQwenSpaces(BaseChatModel):
             elif name == "base_urls" and value:
                 value = {k: mask_url(v) for k, v in value.items()}
             yield name, value
-        if self.proxy:
-            yield "proxy", mask_url(self.proxy)
-        if self.headers:
-            yield "headers", mask_headers(self.headers)
+        yield from masked_settings(self.proxy, self.headers)
 
     @field_serializer("base_url")
     def _mask_base_url(self, value: str | None) -> str | None:

@@ -47,7 +47,7 @@ from qwen_spaces import (
     normalize_base_url,
     resolve_model,
 )
-from qwen_spaces.auth import find_token, mask_headers, mask_url
+from qwen_spaces.auth import find_token, mask_url, masked_settings
 from qwen_spaces.client import ClientCache
 
 from .calls import call_dict, invalid_dict, openai_tools, selections
@@ -161,10 +161,7 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
         """Like pydantic's, with URL credentials and header values masked."""
         for name, value in super().__repr_args__():
             yield name, (mask_url(value) if name == "base_url" and value else value)
-        if self.proxy:
-            yield "proxy", mask_url(self.proxy)
-        if self.headers:
-            yield "headers", mask_headers(self.headers)
+        yield from masked_settings(self.proxy, self.headers)
 
     @field_serializer("base_url")
     def _mask_base_url(self, value: str | None) -> str | None:

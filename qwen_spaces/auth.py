@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["TOKEN_HELP", "find_token", "image_url_only", "locate_token", "mask_headers",
-           "mask_url", "origin_of", "token_path"]
+           "mask_url", "masked_settings", "origin_of", "token_path"]
 
 #: Where a token comes from, for error messages and ``--help``.
 TOKEN_HELP = ("set HF_TOKEN, log in once with `hf auth login` (the token is then read from "
@@ -104,6 +104,18 @@ def mask_url(url: str) -> str:
 def mask_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """Header names with every value replaced by ``***``."""
     return {name: "***" for name in (headers or {})}
+
+
+def masked_settings(proxy: str | None,
+                    headers: Mapping[str, str] | None) -> list[tuple[str, object]]:
+    """The ``proxy`` and ``headers`` settings as an adapter's repr shows them: credentials
+    and header values masked, absent settings left out."""
+    items: list[tuple[str, object]] = []
+    if proxy:
+        items.append(("proxy", mask_url(proxy)))
+    if headers:
+        items.append(("headers", mask_headers(headers)))
+    return items
 
 
 def image_url_only(url: str, what: str) -> str:
