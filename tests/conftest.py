@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["qwen_spaces.replica.pytest_plugin"]
 
 GENERATIONS = ["6", "4.44.1"]
+
+# Mutation runs (``--hypothesis-profile=mutation`` in ``[tool.mutmut]``): a mutant that only
+# makes code slower must not "die" of Hypothesis' deadline, and the example count stays bounded
+# so a run's time is predictable. HYPOTHESIS_PROFILE selects a profile by hand.
+settings.register_profile("mutation", deadline=None, max_examples=100,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(params=GENERATIONS, ids=lambda g: f"gradio{g}")
