@@ -60,7 +60,7 @@ class ReplyLimiter:
             keep = len(self.text) - delta.replaced
             self.text = self.text[:keep] + delta.text
             if keep < self.sent:
-                self._unsend += self.sent - keep
+                self._unsend = self.sent - keep  # 0 before: every feed ends in _emit
                 self.sent = keep
             self._scan = self._anchor = self._confirmed = self._token_end = 0  # rare: recount
         else:
@@ -68,7 +68,7 @@ class ReplyLimiter:
         cut = self._find_cut()
         if cut is not None:
             return self._emit(cut)
-        end = len(self.text) - self._hold if self.stops else len(self.text)
+        end = len(self.text) - self._hold  # _hold is 0 without stops
         if self.max_tokens is not None:
             # Whitespace after the last token is held: if the next token is one too many,
             # the cut comes right after the last kept token, with nothing trailing it.
