@@ -49,10 +49,10 @@ def apply_edit(value: Any, edit: Any) -> Any:
         _set(parent, key, _concat(_child(parent, key, edit), new, edit), edit)
     elif op == "add":
         if isinstance(parent, list):
-            if not isinstance(key, int) or not 0 <= key <= len(parent):
+            if type(key) is not int or not 0 <= key <= len(parent):
                 raise DiffError(f"add index {key!r} outside a list of {len(parent)}")
             parent.insert(key, new)
-        elif isinstance(parent, dict):
+        elif _is_object(parent, key, edit):
             parent[key] = new
         else:
             raise DiffError(f"add into a {type(parent).__name__}")
@@ -61,7 +61,7 @@ def apply_edit(value: Any, edit: Any) -> Any:
             if not _in_range(key, parent):
                 raise DiffError(f"delete index {key!r} outside a list of {len(parent)}")
             del parent[key]
-        elif isinstance(parent, dict):
+        elif _is_object(parent, key, edit):
             if key not in parent:
                 raise DiffError(f"delete of missing key {key!r}")
             del parent[key]
@@ -78,9 +78,9 @@ def _child(container: Any, key: Any, edit: Any) -> Any:
             if not _in_range(key, container):
                 raise DiffError(f"bad list index {key!r} in {edit!r}")
             return container[key]
-        if isinstance(container, dict):
+        if _is_object(container, key, edit):
             return container[key]
-    except (IndexError, KeyError):
+    except KeyError:
         raise DiffError(f"path {edit[1]!r} does not exist") from None
     raise DiffError(f"cannot index a {type(container).__name__} in {edit!r}")
 
@@ -90,10 +90,20 @@ def _set(container: Any, key: Any, new: Any, edit: Any) -> None:
         if not _in_range(key, container):
             raise DiffError(f"bad list index {key!r} in {edit!r}")
         container[key] = new
-    elif isinstance(container, dict):
+    elif _is_object(container, key, edit):
         container[key] = new
     else:
         raise DiffError(f"cannot set into a {type(container).__name__} in {edit!r}")
+
+
+def _is_object(container: Any, key: Any, edit: Any) -> bool:
+    """``container`` is a JSON object, so ``key`` must be a string (not an unhashable
+    list, which would escape as ``TypeError``)."""
+    if not isinstance(container, dict):
+        return False
+    if not isinstance(key, str):
+        raise DiffError(f"key {key!r} of a dict is not a string in {edit!r}")
+    return True
 
 
 def _in_range(key: Any, items: list[Any]) -> bool:
