@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 pytest_plugins = ["qwen_spaces.replica.pytest_plugin"]
 
@@ -13,8 +13,11 @@ GENERATIONS = ["6", "4.44.1"]
 
 # Mutation runs (``--hypothesis-profile=mutation`` in ``[tool.mutmut]``): a mutant that only
 # makes code slower must not "die" of Hypothesis' deadline, and the example count stays bounded
-# so a run's time is predictable. HYPOTHESIS_PROFILE selects a profile by hand.
-settings.register_profile("mutation", deadline=None, max_examples=100,
+# so a run's time is predictable. A failing example is not shrunk (the mutant is dead
+# already), and no example database is shared between mutants. HYPOTHESIS_PROFILE selects a
+# profile by hand.
+settings.register_profile("mutation", deadline=None, max_examples=100, database=None,
+                          phases=[Phase.explicit, Phase.generate],
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_spaces.sse import SSEDecoder, SSEEvent
@@ -109,6 +109,7 @@ def test_events_in_any_line_endings_and_any_chunking_decode_as_the_model_says(
     assert decode_data(parts) == [e.data for e in want]
 
 
+@settings(max_examples=20)  # each example is 300 KB; the family is small
 @given(st.lists(blocks(), max_size=4), st.sampled_from(EOLS), st.integers(1, 7))
 def test_a_huge_frame_goes_through_the_incremental_path_intact(
         bs: list[Block], eol: bytes, pieces: int) -> None:
