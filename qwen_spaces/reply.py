@@ -144,7 +144,8 @@ class ReplyTracker:
                 and type(edit[2]) is str)
 
     def _materialise(self) -> None:
-        if self._pending and self._leaf is not None:
+        if self._pending:
+            assert self._leaf is not None  # appends are queued only at a known leaf
             extra = "".join(self._pending)
             if not self._leaf:
                 self._value = self._value + extra

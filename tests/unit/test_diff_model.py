@@ -170,7 +170,7 @@ def test_negative_indexes_reach_the_first_item_and_no_further() -> None:
     (["replace", [0, "x"], 1], "int"),
     (["replace", [0, 0, 0], 1], "int"),
     (["delete", [0, 0], 1], "int"),
-    (["append", [1], 5], "int"),
+    (["append", [1], 5], "append of int to dict"),
     (["append", [2], "s"], "str"),
 ])
 def test_a_diff_error_names_what_did_not_fit(edit: Any, names: str) -> None:

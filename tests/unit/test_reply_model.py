@@ -213,3 +213,20 @@ def test_an_empty_last_message_after_text_leaves_no_leaf_to_grow() -> None:
 
 def test_a_one_element_pair_has_no_bot_side() -> None:
     assert extract_reply([["q"]], "chatbot") == ("", None)
+
+
+@given(st.text("ab", max_size=12), st.text("xy", min_size=1, max_size=8),
+       st.text("ab", max_size=8))
+def test_a_rewrite_takes_back_exactly_the_text_after_the_common_prefix(
+        common: str, old_tail: str, new_tail: str) -> None:
+    """Old and new answers share ``common`` and then differ (``old_tail`` starts with x or
+    y, ``new_tail`` with a or b, or is empty)."""
+    tracker = ReplyTracker("text")
+    assert rebuild("", tracker.full(common + old_tail)) == common + old_tail
+    assert tracker.full(common + new_tail) == [TextDelta(new_tail, replaced=len(old_tail))]
+
+
+def test_a_rewrite_with_nothing_in_common_takes_everything_back() -> None:
+    tracker = ReplyTracker("text")
+    tracker.full("abc")
+    assert tracker.full("xyz") == [TextDelta("xyz", replaced=3)]

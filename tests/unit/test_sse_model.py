@@ -180,3 +180,16 @@ def test_a_lf_line_then_a_crlf_or_cr_blank_line_ends_the_event() -> None:
     for raw in [b"data: a\n\r\ndata: b\n\n", b"data: a\n\rdata: b\n\n",
                 b"data: a\r\n\ndata: b\r\r", b"data: a\r\r\ndata: b\r\n\r\n"]:
         assert SSEDecoder().feed(raw) == [SSEEvent("message", "a"), SSEEvent("message", "b")]
+
+
+def test_lf_events_after_a_cr_one_are_still_split_one_by_one() -> None:
+    raw = b"data: a\r\rdata: b\n\ndata: c\n\ndata: d\n\n"
+    want = [SSEEvent("message", x) for x in "abcd"]
+    assert SSEDecoder().feed(raw) == want
+    assert [text(d) for d in SSEDecoder().feed_data(raw)] == list("abcd")
+
+
+def test_invalid_utf8_in_a_frame_over_a_megabyte_is_replaced_not_raised() -> None:
+    payload = b"x" * 1_100_000 + b"\xff\xfe"
+    dec = SSEDecoder()
+    assert dec.feed_data(b"data: " + payload + b"\n\n") == ["x" * 1_100_000 + "\ufffd\ufffd"]
