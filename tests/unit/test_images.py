@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,101 @@ def test_images_already_normalised_pass_through_and_other_types_are_refused() ->
     assert image_from(remote, max_bytes=1) is remote
     with pytest.raises(ValueError, match="type int: pass bytes, a path, a data: URI"):
         image_from(3, max_bytes=MB)
+
+
+# -- crafted headers: what the Pillow-written fixtures cannot show --------------------------
+def sof(marker: int, w: int, h: int) -> bytes:
+    """A frame header segment: marker, length 11, precision 8, height, width, 1 component."""
+    return bytes([0xFF, marker]) + struct.pack(">HBHHB", 11, 8, h, w, 1) + b"\x01\x11\x00"
+
+
+def test_standalone_jpeg_markers_before_the_frame_are_skipped() -> None:
+    """TEM (0x01), RST0-RST7 and a repeated SOI carry no length field."""
+    markers = b"".join(bytes([0xFF, m]) for m in (0x01, 0xD0, 0xD3, 0xD7, 0xD8))
+    assert inspect_image(b"\xff\xd8" + markers + sof(0xC0, 21, 13)) == ("image/jpeg", 21, 13)
+
+
+@pytest.mark.parametrize("marker", [0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA,
+                                    0xCB, 0xCD, 0xCE, 0xCF])
+def test_every_jpeg_frame_type_gives_the_size(marker: int) -> None:
+    assert inspect_image(b"\xff\xd8" + sof(marker, 21, 13)) == ("image/jpeg", 21, 13)
+
+
+@pytest.mark.parametrize("marker", [0xC4, 0xC8, 0xCC, 0xE0, 0xFE])
+def test_tables_and_other_segments_in_the_c0_range_are_not_frames(marker: int) -> None:
+    """DHT (C4), JPG (C8) and DAC (CC) sit among the frame markers but are not frames."""
+    data = b"\xff\xd8" + sof(marker, 1, 1) + sof(0xC2, 21, 13)
+    assert inspect_image(data) == ("image/jpeg", 21, 13)
+
+
+def test_a_jpeg_segment_longer_than_32_kib_is_skipped_whole() -> None:
+    app1 = b"\xff\xe1" + struct.pack(">H", 0x8002) + b"\0" * 0x8000
+    assert inspect_image(b"\xff\xd8" + app1 + sof(0xC0, 21, 13)) == ("image/jpeg", 21, 13)
+
+
+def test_a_jpeg_over_32767_pixels_wide_is_fine() -> None:
+    assert inspect_image(b"\xff\xd8" + sof(0xC0, 40000, 33000)) == ("image/jpeg", 40000, 33000)
+
+
+def test_a_jpeg_cut_inside_its_frame_header_is_truncated() -> None:
+    with pytest.raises(ValueError) as exc:
+        inspect_image(b"\xff\xd8\xff\xc0\x00\x11")
+    assert str(exc.value) == "image data is truncated or corrupt"
+
+
+def test_a_png_wider_than_the_spec_allows_is_corrupt() -> None:
+    raw = bytearray(data("png_3x2.png"))
+    raw[16:20] = struct.pack(">I", 2**31)
+    with pytest.raises(ValueError, match="corrupt image/png image"):
+        inspect_image(bytes(raw))
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"", "image is empty (0 bytes)"),
+    (data("png_3x2.png")[:-12], "truncated or corrupt PNG"),
+    (b"\xff\xd8\xff\xe0\x00\x04\0\0", "truncated or corrupt JPEG (no frame header)"),
+    (b"RIFF\0\0\0\0WEBPVP8Z" + b"\0" * 20, "corrupt WEBP image"),
+    (b"RIFF\0\0\0\0WAVEfmt " + b"\0" * 20,
+     "unsupported image format: send PNG, JPEG, GIF, WEBP or BMP"),
+    (b"GIF89a\x01", "image data is truncated or corrupt"),
+])
+def test_a_bad_image_says_what_is_wrong_with_it(raw: bytes, message: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        inspect_image(raw)
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("data:image/png,abc", "image data: URIs must be base64 encoded (data:image/png;base64,...)"),
+    ("data:image/png;base64,iVB", "image data: URI is not valid base64"),
+])
+def test_a_bad_data_uri_says_how_to_write_one(uri: str, message: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        image_from(uri, max_bytes=MB)
+    assert str(exc.value) == message
+
+
+def test_a_comma_inside_a_data_uri_payload_is_not_base64() -> None:
+    b64 = base64.b64encode(data("png_3x2.png")).decode()
+    with pytest.raises(ValueError, match="not valid base64"):
+        image_from(f"data:image/png;base64,{b64},{b64}", max_bytes=MB)
+
+
+def test_a_one_letter_scheme_is_a_windows_drive_so_the_text_is_a_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "c:cat.png").write_bytes(data("png_3x2.png"))
+    monkeypatch.chdir(tmp_path)
+    assert image_from("c:cat.png", max_bytes=MB).name == "c:cat.png"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="scheme 'ab' is not supported"):
+        image_from("ab:cat.png", max_bytes=MB)
+
+
+def test_a_name_without_a_stem_falls_back_to_image() -> None:
+    assert image_from(data("png_3x2.png"), max_bytes=MB, name="dir/").name == "image.png"
+
+
+def test_an_error_quotes_at_most_80_characters_of_a_url() -> None:
+    url = "https://" + "/x" * 100
+    with pytest.raises(ValueError) as exc:
+        image_from(url, max_bytes=MB)
+    assert repr(url[:80]) in str(exc.value) and repr(url[:81]) not in str(exc.value)
