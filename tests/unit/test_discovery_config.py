@@ -50,7 +50,8 @@ def mismatch(cfg: dict[str, Any], spec: SpaceSpec = SPEC) -> str:
     assert exc.value.space == "Org/Chat"
     text = str(exc.value)
     assert text.startswith("Org/Chat")
-    assert "update qwen-spaces or report it" in text
+    assert "The Space changed its API; update qwen-spaces or report it." in text
+    assert text.endswith("update qwen-spaces or report it.")
     return text
 
 

@@ -258,6 +258,8 @@ def test_call_errors_keep_the_spaces_message() -> None:
     assert "failed without saying why" in str(err)
     err = error_of(proto().handle_call, call("error", "null"))
     assert "failed without saying why" in str(err)
+    err = error_of(proto().handle_call, call("error", [5]))  # neither a dict nor a string
+    assert "failed without saying why" in str(err) and "[5]" not in str(err)
 
 
 def test_a_malformed_call_frame_is_a_protocol_error() -> None:
