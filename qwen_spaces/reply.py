@@ -108,8 +108,6 @@ class ReplyTracker:
 
     def edits(self, edits: Sequence[Any]) -> list[TextDelta]:
         """Diff edits for the answer output. Raises :class:`DiffError` if they do not fit."""
-        if not edits:
-            return []
         fast: list[str] = []
         touched = False
         for edit in edits:

@@ -130,8 +130,7 @@ def _parse_block(buf: bytearray, start: int, end: int) -> SSEEvent | None:
     event = "message"
     data: list[str] = []
     for line in _LINES.split(text):
-        if not line or line.startswith(":"):
-            continue
+        # Empty lines and ":" comments need no case of their own: their field name is "".
         name, _, value = line.partition(":")
         if value.startswith(" "):
             value = value[1:]

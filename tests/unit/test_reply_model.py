@@ -230,3 +230,12 @@ def test_a_rewrite_with_nothing_in_common_takes_everything_back() -> None:
     tracker = ReplyTracker("text")
     tracker.full("abc")
     assert tracker.full("xyz") == [TextDelta("xyz", replaced=3)]
+
+
+def test_several_appends_in_one_frame_are_one_delta_and_empty_ones_none() -> None:
+    tracker = ReplyTracker("text")
+    tracker.full("a")
+    assert tracker.edits([]) == []
+    assert tracker.edits([["append", [], "b"], ["append", [], "c"]]) == [TextDelta("bc")]
+    assert tracker.edits([["append", [], ""], ["append", [], ""]]) == []
+    assert tracker.text == "abc"
