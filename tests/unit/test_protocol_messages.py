@@ -71,7 +71,7 @@ def test_status_messages_become_events_with_their_fields() -> None:
         [SpaceLog("warning", "hot", "T")]
     assert p.handle({"msg": "log", "title": 5}) == [SpaceLog("info", "", None)]
     assert p.handle({"msg": "heartbeat"}) == []
-    assert not p.started
+    assert p.started is False and p.completed is False and p.final is None
     assert p.handle({"msg": "process_starts", "eta": 1.5}) == [ProcessStarted(1.5)]
     assert p.started
 
@@ -185,7 +185,8 @@ def test_a_job_cancelled_on_the_space_says_so_and_what_to_do() -> None:
     p = proto()
     err = error_of(p.handle, {"msg": "process_completed", "success": True, "output": {}})
     assert isinstance(err, SpaceAppError) and err.title == "cancelled"  # type: ignore[attr-defined]
-    assert "cancelled the job" in str(err) and "try again" in str(err)
+    assert str(err) == (f"{SPACE} cancelled the job before it finished (someone cancelled "
+                        "it, or the Space restarted); try again")
 
 
 def test_a_null_answer_is_an_error_only_when_nothing_came_before() -> None:
@@ -209,18 +210,20 @@ def test_too_few_outputs_is_a_protocol_error_saying_how_many_were_expected() -> 
     assert proto().handle(gen(["", "a"])) == [TextDelta("a")]
 
 
-@pytest.mark.parametrize(("msg", "kind", "needle"), [
-    ({"msg": "close_stream"}, SpaceUnavailableError, "closed the stream before the answer"),
-    ({"msg": "queue_full"}, QueueFullError, "queue is full; try again later"),
+@pytest.mark.parametrize(("msg", "kind", "text"), [
+    ({"msg": "close_stream"}, SpaceUnavailableError,
+     " closed the stream before the answer was complete; try again"),
+    ({"msg": "queue_full"}, QueueFullError, ": the queue is full; try again later"),
     ({"msg": "unexpected_error", "message": "boom"}, SpaceUnavailableError,
-     "lost the job (boom); try again"),
-    ({"msg": "unexpected_error"}, SpaceUnavailableError, "(unexpected error); try again"),
+     " lost the job (boom); try again"),
+    ({"msg": "unexpected_error"}, SpaceUnavailableError,
+     " lost the job (unexpected error); try again"),
 ])
 def test_stream_failures_name_the_space_and_say_to_try_again(
-        msg: dict[str, Any], kind: type[SpaceError], needle: str) -> None:
+        msg: dict[str, Any], kind: type[SpaceError], text: str) -> None:
     err = error_of(proto().handle, msg)
-    assert type(err) is kind and needle in str(err)
-    assert "try again" in str(err)
+    assert type(err) is kind
+    assert str(err) == SPACE + text
 
 
 def test_a_frame_that_is_not_an_object_is_a_protocol_error() -> None:
