@@ -196,7 +196,9 @@ def test_an_unsupported_protocol_says_which_gradio_is_needed() -> None:
         with pytest.raises(SpaceProtocolError) as exc:
             parse_config(SPEC, BASE, cfg)
         assert exc.value.space == "Org/Chat" and needle in str(exc.value)
-        assert str(exc.value).startswith("Org/Chat") and "needs Gradio >= 4.9" in str(exc.value)
+        assert str(exc.value).startswith("Org/Chat speaks Gradio protocol")
+        assert str(exc.value).endswith(", which this client does not support (it needs "
+                                       "Gradio >= 4.9)")
 
 
 @pytest.mark.parametrize("key", ["dependencies", "components"])
@@ -211,8 +213,8 @@ def test_a_config_without_dependencies_or_components_is_a_protocol_error(key: st
 def test_an_extra_input_is_a_mismatch_naming_the_live_inputs() -> None:
     text = mismatch(config([*CHAT, "slider"], ["textbox", "chatbot"]))
     assert "the live /chat endpoint no longer matches the catalog" in text
-    assert "the number of inputs changed" in text
-    assert "live inputs: ['textbox', 'chatbot', 'textbox', 'slider']" in text
+    assert "(the number of inputs changed; live inputs: ['textbox', 'chatbot', 'textbox', " \
+        "'slider']" in text
     assert "catalog expects: ['query', 'history', 'system']" in text
 
 
@@ -238,7 +240,7 @@ def test_a_chatbot_subclass_is_still_a_chatbot() -> None:
 
 
 def test_a_missing_answer_output_is_a_mismatch() -> None:
-    assert "the answer output is missing" in mismatch(config(CHAT, ["textbox"]))
+    assert "(the answer output is missing; live inputs" in mismatch(config(CHAT, ["textbox"]))
 
 
 def test_an_answer_output_that_is_not_a_chatbot_is_a_mismatch() -> None:
@@ -257,3 +259,10 @@ def test_an_endpoint_without_inputs_or_outputs_lists_is_a_mismatch_not_a_crash()
     cfg = config(CHAT, ["textbox", "chatbot"])
     del cfg["dependencies"][2]["outputs"]
     assert "answer output is missing" in mismatch(cfg)
+
+
+def test_only_slashes_are_trimmed_from_the_root_the_prefix_and_the_route() -> None:
+    cfg = config(CHAT, ["textbox", "chatbot"], root=BASE + "/--replicas/abX/",
+                 api_prefix="/gradio_apiX/")
+    api = parse_config(SPEC, BASE, cfg)
+    assert api.url("/Xq") == BASE + "/--replicas/abX/gradio_apiX/Xq"

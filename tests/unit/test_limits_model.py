@@ -274,3 +274,17 @@ def test_whitespace_before_a_token_too_many_is_never_passed_on() -> None:
     assert lim.feed(TextDelta("two")) is None
     assert lim.finish_reason == "length"
     assert lim.text[:lim.sent] == "one"
+
+
+def test_a_rewrite_is_searched_for_a_one_character_stop_from_its_first_character() -> None:
+    lim = ReplyLimiter(["x"])
+    assert lim.feed(TextDelta("ab")) == TextDelta("ab")
+    assert lim.feed(TextDelta("xa", replaced=2)) == TextDelta("", replaced=2)
+    assert lim.finish_reason == "stop"
+
+
+def test_a_rewrite_counts_its_first_token_whole() -> None:
+    lim = ReplyLimiter(max_tokens=2)
+    assert lim.feed(TextDelta("ab")) == TextDelta("ab")
+    assert lim.feed(TextDelta("12 3 4", replaced=2)) == TextDelta("12 3", replaced=2)
+    assert lim.finish_reason == "length"
