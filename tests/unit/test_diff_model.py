@@ -157,28 +157,32 @@ def test_negative_indexes_reach_the_first_item_and_no_further() -> None:
 
 
 @pytest.mark.parametrize(("edit", "names"), [
-    ("bad", "'bad'"),
-    (["replace", "p", 1], "'p'"),
-    (["delete", [], 1], "'delete'"),
-    (["add", [7], 1], "7"),
-    (["add", [0, 0], 1], "int"),
-    (["delete", [7], 1], "7"),
-    (["delete", ["k"], 1], "'k'"),
-    (["frob", [0], 1], "'frob'"),
-    (["replace", [9, 0], 1], "9"),
-    (["replace", ["q", 0], 1], "['q', 0]"),
-    (["replace", [0, "x"], 1], "int"),
-    (["replace", [0, 0, 0], 1], "int"),
-    (["delete", [0, 0], 1], "int"),
+    ("garbage", "malformed edit 'garbage'"),
+    (["replace", "p", 1], "malformed path in edit ['replace', 'p', 1]"),
+    (["delete", [], 1], "'delete' needs a non-empty path"),
+    (["add", [7], 1], "add index 7 outside a list of 3"),
+    (["add", [0, 0], 1], "add into a int"),
+    (["delete", [7], 1], "delete index 7 outside a list of 3"),
+    (["delete", [1, "zz"], 1], "delete of missing key 'zz'"),
+    (["delete", [0, 0], 1], "delete from a int"),
+    (["frob", [0], 1], "unknown diff op 'frob'"),
+    (["replace", [9, 0], 1], "bad list index 9"),
+    (["replace", [2, 5], 1], "bad list index 5"),
+    (["replace", [1, "zz", 0], 1], "missing key 'zz'"),
+    (["replace", [0, "x", 0], 1], "cannot index a int"),
+    (["replace", [0, 0], 1], "cannot set into a int"),
+    (["replace", [1, 0], 1], "key 0 of a dict is not a string"),
     (["append", [1], 5], "append of int to dict"),
-    (["append", [2], "s"], "str"),
+    (["append", [2], "s"], "append of str to list"),
 ])
-def test_a_diff_error_names_what_did_not_fit(edit: Any, names: str) -> None:
+def test_a_diff_error_names_what_did_not_fit_and_the_edit(edit: Any, names: str) -> None:
     """The message is logged when the protocol falls back to the full value: it names the
-    op, key, path or type that did not fit."""
+    op, key or type that did not fit, and the edit."""
     with pytest.raises(DiffError) as exc:
         apply_edit([1, {"k2": 0}, [3]], edit)
-    assert names in str(exc.value)
+    text = str(exc.value)
+    assert text.startswith(names)
+    assert text.count(repr(edit)) == 1
 
 
 def test_lists_append_onto_lists_and_strings_onto_strings_only() -> None:
