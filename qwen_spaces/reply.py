@@ -164,7 +164,7 @@ class ReplyTracker:
             self._leaf = None  # appends to a placeholder must be re-read, not streamed
         sent = self._prefix_of(text)
         if sent >= 0:  # what was emitted is a prefix of the new text: the usual case
-            self._emitted = [text[:sent]] if sent < len(text) else [text]
+            self._emitted = [text[:sent]]
             return [self._emit(text[sent:])] if sent < len(text) else []
         old = self.text
         common = _common_prefix(old, text)

@@ -188,15 +188,15 @@ def test_appends_queued_on_a_nested_leaf_are_applied_before_a_structural_edit() 
 
 def test_a_value_that_is_not_a_chatbot_is_a_diff_error() -> None:
     tracker = ReplyTracker("chatbot")
-    with pytest.raises(DiffError):
+    with pytest.raises(DiffError, match="answer output has an unexpected shape"):
         tracker.full([["q", "a"], []])  # an empty pair has no user side to look at
 
 
 def test_a_null_answer_counts_as_a_value_only_once_one_arrived() -> None:
     tracker = ReplyTracker("text")
-    assert not tracker.has_value
+    assert tracker.has_value is False
     assert tracker.full(None) == []
-    assert tracker.has_value
+    assert tracker.has_value is True
 
 
 def test_every_message_from_the_assistant_is_the_answer() -> None:
@@ -239,3 +239,22 @@ def test_several_appends_in_one_frame_are_one_delta_and_empty_ones_none() -> Non
     assert tracker.edits([["append", [], "b"], ["append", [], "c"]]) == [TextDelta("bc")]
     assert tracker.edits([["append", [], ""], ["append", [], ""]]) == []
     assert tracker.text == "abc"
+
+
+def test_bot_only_pairs_are_all_the_answer() -> None:
+    value = [[None, "a"], [None, "b"], [None, "c"]]
+    assert extract_reply(value, "chatbot") == ("a\n\nb\n\nc", [2, 1])
+
+
+def test_a_nested_content_leaf_has_its_full_path() -> None:
+    value = [{"role": "user", "content": "q"},
+             {"role": "assistant", "content": {"content": {"text": "hi"}}}]
+    assert extract_reply(value, "chatbot") == ("hi", [1, "content", "content", "text"])
+    value[1]["content"] = {"content": "yo"}
+    assert extract_reply(value, "chatbot") == ("yo", [1, "content", "content"])
+
+
+def test_a_chatbot_value_that_is_not_a_list_has_no_answer() -> None:
+    assert extract_reply({"role": "assistant", "content": "x"}, "chatbot") == ("", None)
+    assert extract_reply("text", "chatbot") == ("", None)
+    assert extract_reply([], "chatbot") == ("", None)
