@@ -33,26 +33,33 @@ def apply_edit(value: Any, edit: Any) -> Any:
         raise DiffError(f"malformed edit {edit!r}") from None
     if not isinstance(path, list):
         raise DiffError(f"malformed path in edit {edit!r}")
+    try:
+        return _apply(value, op, path, new)
+    except DiffError as exc:  # one place names the edit, for the log of a fallback
+        raise DiffError(f"{exc} in edit {edit!r}") from None
+
+
+def _apply(value: Any, op: Any, path: list[Any], new: Any) -> Any:
     if not path:
         if op == "replace":
             return new
         if op == "append":
-            return _concat(value, new, edit)
+            return _concat(value, new)
         raise DiffError(f"{op!r} needs a non-empty path")
     parent = value
     for key in path[:-1]:
-        parent = _child(parent, key, edit)
+        parent = _child(parent, key)
     key = path[-1]
     if op == "replace":
-        _set(parent, key, new, edit)
+        _set(parent, key, new)
     elif op == "append":
-        _set(parent, key, _concat(_child(parent, key, edit), new, edit), edit)
+        _set(parent, key, _concat(_child(parent, key), new))
     elif op == "add":
         if isinstance(parent, list):
-            if not isinstance(key, int) or not 0 <= key <= len(parent):
+            if type(key) is not int or not 0 <= key <= len(parent):
                 raise DiffError(f"add index {key!r} outside a list of {len(parent)}")
             parent.insert(key, new)
-        elif isinstance(parent, dict):
+        elif _is_object(parent, key):
             parent[key] = new
         else:
             raise DiffError(f"add into a {type(parent).__name__}")
@@ -61,7 +68,7 @@ def apply_edit(value: Any, edit: Any) -> Any:
             if not _in_range(key, parent):
                 raise DiffError(f"delete index {key!r} outside a list of {len(parent)}")
             del parent[key]
-        elif isinstance(parent, dict):
+        elif _is_object(parent, key):
             if key not in parent:
                 raise DiffError(f"delete of missing key {key!r}")
             del parent[key]
@@ -72,28 +79,37 @@ def apply_edit(value: Any, edit: Any) -> Any:
     return value
 
 
-def _child(container: Any, key: Any, edit: Any) -> Any:
-    try:
-        if isinstance(container, list):
-            if not _in_range(key, container):
-                raise DiffError(f"bad list index {key!r} in {edit!r}")
-            return container[key]
-        if isinstance(container, dict):
-            return container[key]
-    except (IndexError, KeyError):
-        raise DiffError(f"path {edit[1]!r} does not exist") from None
-    raise DiffError(f"cannot index a {type(container).__name__} in {edit!r}")
-
-
-def _set(container: Any, key: Any, new: Any, edit: Any) -> None:
+def _child(container: Any, key: Any) -> Any:
     if isinstance(container, list):
         if not _in_range(key, container):
-            raise DiffError(f"bad list index {key!r} in {edit!r}")
+            raise DiffError(f"bad list index {key!r}")
+        return container[key]
+    if _is_object(container, key):
+        if key not in container:
+            raise DiffError(f"missing key {key!r}")
+        return container[key]
+    raise DiffError(f"cannot index a {type(container).__name__}")
+
+
+def _set(container: Any, key: Any, new: Any) -> None:
+    if isinstance(container, list):
+        if not _in_range(key, container):
+            raise DiffError(f"bad list index {key!r}")
         container[key] = new
-    elif isinstance(container, dict):
+    elif _is_object(container, key):
         container[key] = new
     else:
-        raise DiffError(f"cannot set into a {type(container).__name__} in {edit!r}")
+        raise DiffError(f"cannot set into a {type(container).__name__}")
+
+
+def _is_object(container: Any, key: Any) -> bool:
+    """``container`` is a JSON object, so ``key`` must be a string (not an unhashable
+    list, which would escape as ``TypeError``)."""
+    if not isinstance(container, dict):
+        return False
+    if not isinstance(key, str):
+        raise DiffError(f"key {key!r} of a dict is not a string")
+    return True
 
 
 def _in_range(key: Any, items: list[Any]) -> bool:
@@ -102,10 +118,10 @@ def _in_range(key: Any, items: list[Any]) -> bool:
     return type(key) is int and -len(items) <= key < len(items)
 
 
-def _concat(old: Any, new: Any, edit: Any) -> Any:
+def _concat(old: Any, new: Any) -> Any:
     if isinstance(old, str) and isinstance(new, str):
         return old + new
     if isinstance(old, list) and isinstance(new, list):
         old.extend(new)
         return old
-    raise DiffError(f"append of {type(new).__name__} to {type(old).__name__} in {edit!r}")
+    raise DiffError(f"append of {type(new).__name__} to {type(old).__name__}")

@@ -107,9 +107,10 @@ def inspect_image(data: bytes) -> tuple[str, int, int]:
         raise ValueError("image is empty (0 bytes)")
     try:
         if data.startswith(b"\x89PNG\r\n\x1a\n"):
-            if data[12:16] != b"IHDR" or b"IEND\xaeB`\x82" not in data[-64:]:
+            # IEND anywhere: bytes after it (some tools append them) do not make it corrupt.
+            if data[12:16] != b"IHDR" or b"IEND\xaeB`\x82" not in data:
                 raise ValueError("truncated or corrupt PNG")
-            w, h = struct.unpack(">II", data[16:24])
+            w, h = struct.unpack(">ii", data[16:24])  # at most 2**31 - 1 (PNG spec)
             return _dims("image/png", w, h)
         if data.startswith(b"\xff\xd8"):
             return _jpeg(data)

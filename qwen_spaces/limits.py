@@ -46,6 +46,7 @@ class ReplyLimiter:
         self._scan = 0           # stop sequences were searched up to here
         self._anchor = 0         # start of the last (maybe incomplete) token
         self._confirmed = 0      # complete tokens before _anchor
+        self._token_end = 0      # end of the last token seen (max_tokens holds what follows)
         self.finish_reason: str | None = None
 
     @property
@@ -59,14 +60,19 @@ class ReplyLimiter:
             keep = len(self.text) - delta.replaced
             self.text = self.text[:keep] + delta.text
             if keep < self.sent:
-                self._unsend += self.sent - keep
+                self._unsend = self.sent - keep  # 0 before: every feed ends in _emit
                 self.sent = keep
-            self._scan = self._anchor = self._confirmed = 0  # rare: recount from scratch
+            self._scan = self._anchor = self._confirmed = self._token_end = 0  # rare: recount
         else:
             self.text += delta.text
         cut = self._find_cut()
-        end = cut if cut is not None else (len(self.text) - self._hold if self.stops
-                                           else len(self.text))
+        if cut is not None:
+            return self._emit(cut)
+        end = len(self.text) - self._hold  # _hold is 0 without stops
+        if self.max_tokens is not None:
+            # Whitespace after the last token is held: if the next token is one too many,
+            # the cut comes right after the last kept token, with nothing trailing it.
+            end = min(end, self._token_end)
         return self._emit(end)
 
     def flush(self) -> TextDelta | None:
@@ -96,11 +102,14 @@ class ReplyLimiter:
             index = self.max_tokens - self._confirmed - 1
             if 0 <= index < len(matches) - 1:
                 length_cut = matches[index].end()
-                if cut is None or length_cut < cut:
+                # A stop that starts right at the cut starts after the last allowed token:
+                # the limit was exceeded first.
+                if cut is None or length_cut <= cut:
                     cut, self.finish_reason = length_cut, "length"
             if matches:
                 self._confirmed += len(matches) - 1
                 self._anchor = matches[-1].start()
+                self._token_end = matches[-1].end()
         return cut
 
 

@@ -89,8 +89,6 @@ class JobProtocol:
         if kind == "process_generating" or kind == "process_streaming":
             self.started = True
             return self._generating(msg, diff=kind == "process_generating")
-        if kind == "heartbeat":
-            return []
         if kind == "process_completed":
             return self._completed(msg)
         if kind == "estimation":
@@ -121,7 +119,7 @@ class JobProtocol:
             raise SpaceUnavailableError(
                 f"{self.api.space} lost the job ({msg.get('message') or 'unexpected error'}); "
                 "try again", space=self.api.space)
-        return []  # unknown message types are for newer clients; ignore them
+        return []  # heartbeats; unknown message types are for newer clients: ignore them
 
     def _generating(self, msg: dict[str, Any], *, diff: bool) -> list[StreamEvent]:
         value = self._reply_value(msg)

@@ -108,8 +108,6 @@ class ReplyTracker:
 
     def edits(self, edits: Sequence[Any]) -> list[TextDelta]:
         """Diff edits for the answer output. Raises :class:`DiffError` if they do not fit."""
-        if not edits:
-            return []
         fast: list[str] = []
         touched = False
         for edit in edits:
@@ -144,7 +142,8 @@ class ReplyTracker:
                 and type(edit[2]) is str)
 
     def _materialise(self) -> None:
-        if self._pending and self._leaf is not None:
+        if self._pending:
+            assert self._leaf is not None  # appends are queued only at a known leaf
             extra = "".join(self._pending)
             if not self._leaf:
                 self._value = self._value + extra
@@ -165,7 +164,7 @@ class ReplyTracker:
             self._leaf = None  # appends to a placeholder must be re-read, not streamed
         sent = self._prefix_of(text)
         if sent >= 0:  # what was emitted is a prefix of the new text: the usual case
-            self._emitted = [text[:sent]] if sent < len(text) else [text]
+            self._emitted = [text[:sent]]
             return [self._emit(text[sent:])] if sent < len(text) else []
         old = self.text
         common = _common_prefix(old, text)

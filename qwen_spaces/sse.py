@@ -18,6 +18,9 @@ T = TypeVar("T")
 _SPLIT_LIMIT = 1 << 18  # above this, frames are found incrementally, never re-split
 
 _LINES = re.compile(r"\r\n|\r|\n")  # not str.splitlines: it also splits on \f, \u2028...
+# A line ending, then an empty line. A CR is a line ending of its own only when no LF
+# follows it (else the two are one CRLF).
+_BLANK_LINE = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,6 @@ class SSEDecoder:
             self._scan = start
         if start:
             del buf[:start]
-            self._scan = max(0, self._scan - start)
         # Next time, resume a few bytes back so a separator split across chunks is found.
         self._scan = max(0, len(buf) - 3)
         return events
@@ -99,16 +101,13 @@ class SSEDecoder:
 
     @staticmethod
     def _find_separator(buf: bytearray, start: int) -> tuple[int, int]:
-        # Gradio uses "\n\n"; the SSE spec also allows CRLF and CR line endings.
+        # Gradio uses "\n\n"; the SSE spec also allows CRLF and CR line endings, mixed
+        # from line to line: an event ends where a line ending is followed by another.
         n = buf.find(b"\n\n", start)
         if n >= 0 and b"\r" not in buf[start:n]:
             return n, 2
-        best, best_len = n, 2
-        for sep in (b"\r\n\r\n", b"\r\r"):
-            m = buf.find(sep, start)
-            if m >= 0 and (best < 0 or m < best):
-                best, best_len = m, len(sep)
-        return best, best_len
+        m = _BLANK_LINE.search(buf, start)
+        return (m.start(), m.end() - m.start()) if m is not None else (-1, 0)
 
 
 def _data_payload(buf: bytearray, start: int, end: int) -> bytes | str | None:
@@ -131,8 +130,7 @@ def _parse_block(buf: bytearray, start: int, end: int) -> SSEEvent | None:
     event = "message"
     data: list[str] = []
     for line in _LINES.split(text):
-        if not line or line.startswith(":"):
-            continue
+        # Empty lines and ":" comments need no case of their own: their field name is "".
         name, _, value = line.partition(":")
         if value.startswith(" "):
             value = value[1:]

@@ -83,6 +83,7 @@ async def run_partial(c: SpaceClient, model: str = MODEL) -> tuple[str, BaseExce
 
 # -- connection faults ----------------------------------------------------------------------
 
+@pytest.mark.fast
 @pytest.mark.parametrize("plan", [Plan(join_reset=True), Plan(data_reset_first=True),
                                   Plan(stream=[CHAT_FRAMES[0], RESET])],
                          ids=["reset-before-join", "reset-after-join", "reset-before-text"])
@@ -96,6 +97,7 @@ async def test_resets_before_any_text_are_retried_cleanly(plan: Plan) -> None:
             await client(server, max_retries=0).achat(MODEL, HI)
 
 
+@pytest.mark.fast
 async def test_reset_mid_answer_is_an_error_not_a_retry() -> None:
     async with FaultServer(script=[Plan(stream=[*generating_until_text(), 0.05, RESET]),
                                    Plan()]) as server:
@@ -111,6 +113,7 @@ QUEUE_FULL = '{"detail":"Queue is full. Max size is 3 and size is 3."}'
 SLEEPING = "<!DOCTYPE html><html><body>This Space is sleeping</body></html>"
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(("plan", "error", "check"), [
     (Plan(join_status=500, join_body="Internal Server Error", join_content_type="text/plain"),
      SpaceUnavailableError, lambda e: e.status == 500),
@@ -133,6 +136,7 @@ async def test_join_failures(plan: Plan, error: type[SpaceError], check: Any) ->
         assert final.text == CHAT_TEXT
 
 
+@pytest.mark.fast
 async def test_config_html_and_garbage() -> None:
     async with FaultServer(config_status=503, config_body=SLEEPING,
                            config_type="text/html") as server:
@@ -188,12 +192,14 @@ async def test_heartbeats_keep_a_running_stream_alive() -> None:
         assert final.text == CHAT_TEXT
 
 
+@pytest.mark.fast
 async def test_malformed_json_frame() -> None:
     async with FaultServer(script=[Plan(stream=[*started(), b"data: {not json\n\n"])]) as s:
         with pytest.raises(SpaceProtocolError, match="malformed JSON"):
             await client(s).achat(MODEL, HI)
 
 
+@pytest.mark.fast
 async def test_unknown_message_types_are_ignored() -> None:
     odd = [{"msg": "brand_new_feature", "event_id": CAPTURED_EVENT_ID, "x": [1]},
            {"msg": "something_else", "event_id": None}]
@@ -202,6 +208,7 @@ async def test_unknown_message_types_are_ignored() -> None:
         assert (await client(server).achat(MODEL, HI)).text == CHAT_TEXT
 
 
+@pytest.mark.fast
 async def test_completed_without_data_means_cancelled() -> None:
     cancelled = {"msg": "process_completed", "event_id": CAPTURED_EVENT_ID, "output": {},
                  "success": True, "title": None}
@@ -211,6 +218,7 @@ async def test_completed_without_data_means_cancelled() -> None:
         assert isinstance(exc, SpaceAppError) and "cancelled" in str(exc)
 
 
+@pytest.mark.fast
 async def test_other_jobs_on_the_same_stream_are_ignored() -> None:
     def other(f: dict[str, Any]) -> dict[str, Any]:
         g = copy.deepcopy(f)
@@ -228,6 +236,7 @@ async def test_other_jobs_on_the_same_stream_are_ignored() -> None:
         assert text == events[-1].text == CHAT_TEXT
 
 
+@pytest.mark.fast
 async def test_four_megabyte_frame() -> None:
     big = "Hi!" + "x" * (4 * 1024 * 1024)  # the captured first frame streamed "Hi!"
     first = next(f for f in CHAT_FRAMES if f["msg"] == "process_generating")
@@ -303,6 +312,7 @@ async def test_leaving_early_frees_the_slot_for_the_next_job(replica_factory: An
     assert reps.stats("qwen-2.5-max")["stopped_early"] == 1
 
 
+@pytest.mark.fast
 async def test_cancel_is_posted_for_an_abandoned_job() -> None:
     stream = [*generating_until_text(), 10.0]
     async with FaultServer(script=[Plan(stream=stream)]) as server:
@@ -317,6 +327,7 @@ async def test_cancel_is_posted_for_an_abandoned_job() -> None:
 
 # -- errors are never empty answers ---------------------------------------------------------
 
+@pytest.mark.fast
 async def test_no_failure_ends_as_an_empty_answer() -> None:
     """Every broken stream raises: none returns Finished with an empty text."""
     broken: list[list[Any]] = [

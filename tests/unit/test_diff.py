@@ -30,7 +30,7 @@ def official(value: Any, edits: list[Any]) -> tuple[bool, Any]:
         return False, None
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(values, min_size=2, max_size=6))
 def test_random_diff_sequences_reproduce_each_value(seq: list[Any]) -> None:
     """Correct diffs always reproduce the new value. Gradio's buggy diffs (lists shrinking,
