@@ -161,18 +161,18 @@ def test_a_tool_that_is_not_a_named_function_is_refused_with_its_text_and_the_sh
 
 
 def test_a_tool_that_is_not_a_mapping_is_refused_naming_its_type() -> None:
-    with pytest.raises(ValueError, match="a ToolSpec or a JSON-schema function dict, not int$"):
+    with pytest.raises(ValueError, match=r"a ToolSpec or a JSON-schema function dict, not int$"):
         ToolSpec.from_any(3)  # type: ignore[arg-type]
 
 
 def test_parameters_that_are_not_a_schema_object_are_refused_naming_the_tool() -> None:
-    with pytest.raises(ValueError, match="^tool 'f': parameters must be a JSON schema object$"):
+    with pytest.raises(ValueError, match=r"^tool 'f': parameters must be a JSON schema object$"):
         ToolSpec.from_any({"name": "f", "parameters": "int"})
 
 
 def test_repeated_tool_names_are_refused_listing_each_repeated_name_once() -> None:
     tools = [{"name": n} for n in ["b", "a", "c", "a", "b", "b"]]
-    with pytest.raises(ValueError, match="^tool names must be unique; repeated: a, b$"):
+    with pytest.raises(ValueError, match=r"^tool names must be unique; repeated: a, b$"):
         tool_specs(tools)
 
 
@@ -210,7 +210,7 @@ def test_a_call_without_a_name_or_an_arguments_object_is_refused_showing_it(
 
 
 def test_a_call_whose_arguments_are_broken_json_is_refused_naming_it() -> None:
-    with pytest.raises(ValueError, match="^tool call 'add' has arguments that are not valid"):
+    with pytest.raises(ValueError, match=r"^tool call 'add' has arguments that are not valid"):
         tool_call_from({"name": "add", "arguments": "{oops"})
 
 
