@@ -475,10 +475,11 @@ class _Chunker:
                 self.offset = 1
             return ChatGenerationChunk(message=AIMessageChunk(content=event.text))
         if isinstance(event, ToolCallDelta | InvalidToolCall):
-            # An invalid call streams its raw arguments: LangChain parses merged chunks
-            # itself (``invoke`` reports our verdict in ``invalid_tool_calls``).
+            # LangChain re-parses merged chunks into tool_calls itself, so an invalid call
+            # streams its raw text (never JSON): it lands in invalid_tool_calls, as in invoke.
             self.calls_started = True
-            piece = tool_call_chunk(name=event.name, args=event.arguments, id=event.id,
+            args = event.raw if isinstance(event, InvalidToolCall) else event.arguments
+            piece = tool_call_chunk(name=event.name, args=args, id=event.id,
                                     index=event.index + self.offset)
             return ChatGenerationChunk(message=AIMessageChunk(content="",
                                                               tool_call_chunks=[piece]))

@@ -43,7 +43,7 @@ from .images import ImageData, ImageSource, RemoteImage, inspect_image
 from .limits import ReplyLimiter, limit_stream
 from .protocol import JobProtocol, loads
 from .sse import SSEDecoder
-from .tools import ToolCallParser, reask_message
+from .tools import NamedChoice, ToolCallParser, reask_message
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
 
 __all__ = ["ChatJob", "ClientCache", "SpaceClient"]
@@ -244,7 +244,7 @@ class SpaceClient:
 
     async def _tool_stream(self, job: ChatJob, stop: Sequence[str] | None,
                            max_tokens: int | None) -> AsyncGenerator[StreamEvent, None]:
-        """The reply split into answer text and tool calls by :class:`ToolCallParser`.
+        """The reply split into answer text and tool calls (see :class:`_ToolReply`).
 
         When a call is required (``tool_choice`` required or named) and re-asks remain, the
         reply is held back until it has a valid call; if it ends without one, the model is
@@ -252,50 +252,40 @@ class SpaceClient:
         """
         chat, reasks = job.chat, 0
         required = chat.tool_choice != "auto"
-        names = [t.name for t in chat.tools]
         while True:
-            parser = ToolCallParser(names)
+            reply = _ToolReply(chat, stop, max_tokens)
             guard = required and reasks < job.tool_reasks
             held: list[StreamEvent] = []
             final: Finished | None = None
-            async with aclosing(self._limited(job, stop, max_tokens)) as events:
+            async with aclosing(self._stream_job(job)) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
-                        out: list[StreamEvent] = list(parser.feed(event))
+                        out = reply.take(reply.parser.feed(event))
                     elif isinstance(event, Finished):
-                        out, final = list(parser.finish()), event
+                        out, final = reply.finish(), event
                     else:
                         yield event
                         continue
-                    if not chat.parallel_tool_calls:
-                        out = [e for e in out if not _later_call(e)]
-                    if guard and parser.problem(chat.tool_choice) is not None:
+                    if guard and reply.problem() is not None and not reply.cut:
                         held += out
                         continue
                     for item in (*held, *out):
                         yield item
                     held = []
-            assert final is not None
-            problem = parser.problem(chat.tool_choice) if required else None
-            if guard and problem is not None:
+                    if reply.cut:
+                        break  # leaving ``aclosing`` cancels the job on the Space
+            problem = reply.problem() if required else None
+            if guard and problem is not None and not reply.cut:
+                assert final is not None
                 reasks += 1
                 chat = replace(chat, history=(*chat.history, ("user", chat.query),
-                                              ("assistant", parser.raw)),
+                                              ("assistant", reply.parser.raw)),
                                query=reask_message(chat.tool_choice, problem))
                 job = replace(job, chat=chat)
                 continue
             for item in held:
                 yield item
-            if not chat.parallel_tool_calls:
-                parser.calls = [c for c in parser.calls if c.index == 0]
-                parser.invalid = [c for c in parser.invalid if c.index == 0]
-            reason = "tool_calls" if parser.calls else final.finish_reason
-            extra = {**final.extra, "raw_text": parser.raw}
-            if reasks:
-                extra["tool_reasks"] = reasks
-            yield replace(final, text=parser.content, finish_reason=reason, extra=extra,
-                          tool_calls=tuple(parser.calls),
-                          invalid_tool_calls=tuple(parser.invalid))
+            yield reply.finished(final, job, reasks)
             return
 
     # -- the job, with retries ----------------------------------------------------------
@@ -485,9 +475,11 @@ class SpaceClient:
         /call) so the connection goes back to the pool instead of being dropped."""
         if proto.api.use_queue and proto.api.protocol != "sse_v3":
             return  # sse_v1/v2 servers never end the stream themselves
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2.0  # for the whole drain: never hold the answer longer
         try:
             while True:
-                await asyncio.wait_for(chunks.__anext__(), 2.0)
+                await asyncio.wait_for(chunks.__anext__(), max(0.0, deadline - loop.time()))
         except (StopAsyncIteration, asyncio.TimeoutError, aiohttp.ClientError):
             return
 
@@ -622,6 +614,81 @@ class SpaceClient:
         return bytes(data)
 
 
+class _ToolReply:
+    """One reply on its way through the tool-call parser, then ``stop`` / ``max_tokens``
+    (which apply to the answer text, never to the markup of a call), then the one-call rule
+    (``parallel_tool_calls=False`` keeps the first valid call, or the first call to a named
+    ``tool_choice``; an invalid call is reported only when no call is kept)."""
+
+    def __init__(self, chat: PreparedChat, stop: Sequence[str] | None,
+                 max_tokens: int | None) -> None:
+        self.parser = ToolCallParser([t.name for t in chat.tools])
+        self.limiter = ReplyLimiter(stop, max_tokens)
+        self.choice = chat.tool_choice
+        self.one = not chat.parallel_tool_calls
+        self.shown: set[int] = set()   # indexes of the calls passed on
+        self.cut = False
+
+    def take(self, events: Sequence[StreamEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in events:
+            if self.cut:
+                break
+            if isinstance(event, TextDelta) and self.limiter.active:
+                piece = self.limiter.feed(event)
+                if piece is not None:
+                    out.append(piece)
+                self.cut = self.limiter.finish_reason is not None
+                continue
+            if isinstance(event, ToolCallDelta):
+                if event.name is not None:
+                    if self.one and (self.shown or not self._wanted(event.name)):
+                        continue
+                    self.shown.add(event.index)
+                elif event.index not in self.shown:
+                    continue
+            elif isinstance(event, InvalidToolCall):
+                if self.one:
+                    continue  # reported by :meth:`finish` if no call is kept
+                self.shown.add(event.index)
+            out.append(event)
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        out = self.take(self.parser.finish())
+        if self.limiter.active and not self.cut:
+            piece = self.limiter.flush()
+            if piece is not None:
+                out.append(piece)
+        if self.one and not self.shown and self.parser.invalid and not self.cut:
+            first = self.parser.invalid[0]
+            self.shown.add(first.index)
+            out.append(first)
+        return out
+
+    def _wanted(self, name: str) -> bool:
+        return not isinstance(self.choice, NamedChoice) or name == self.choice.name
+
+    def problem(self) -> str | None:
+        return self.parser.problem(self.choice)
+
+    def finished(self, final: Finished | None, job: ChatJob, reasks: int) -> Finished:
+        """The reply's ``Finished``: answer text, the calls passed on, and why it ended."""
+        if final is None:  # cut by stop / max_tokens
+            final = Finished(text="", finish_reason=self.limiter.finish_reason or "stop",
+                             model=job.choice.model_name, space_id=job.choice.spec.space_id)
+        calls = tuple(c for c in self.parser.calls if c.index in self.shown)
+        invalid = tuple(c for c in self.parser.invalid if c.index in self.shown)
+        text = self.limiter.text[:self.limiter.sent] if self.limiter.active \
+            else self.parser.content
+        reason = self.limiter.finish_reason or ("tool_calls" if calls else final.finish_reason)
+        extra = {**final.extra, "raw_text": self.parser.raw}
+        if reasks:
+            extra["tool_reasks"] = reasks
+        return replace(final, text=text, finish_reason=reason, extra=extra, tool_calls=calls,
+                       invalid_tool_calls=invalid)
+
+
 class ClientCache:
     """The :class:`SpaceClient` of an adapter object, one per configuration.
 
@@ -717,11 +784,6 @@ def build_inputs(api: SpaceAPI, chat: PreparedChat, files: list[dict[str, Any]],
         else:
             values.append(None)
     return values
-
-
-def _later_call(event: StreamEvent) -> bool:
-    """With one call wanted, only the reply's first call block (valid or not) is kept."""
-    return isinstance(event, ToolCallDelta | InvalidToolCall) and event.index > 0
 
 
 def _stream_read_limit(idle: float) -> float:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from .errors import SpaceProtocolError
 from .events import InvalidToolCall, TextDelta, ToolCall, ToolCallDelta
 
 __all__ = [
@@ -416,7 +417,8 @@ class ToolCallParser:
         if self._frozen:
             undecided = len(self._buf) + len(self._space)
             if delta.replaced > undecided:
-                raise ValueError("the Space rewrote a tool call it had already sent")
+                raise SpaceProtocolError("the Space rewrote a tool call it had already sent; "
+                                         "try again")
             self._buf = (self._space + self._buf)[:undecided - delta.replaced]
             self._space, self.raw = "", new_raw
             return self._scan(delta.text)

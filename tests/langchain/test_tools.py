@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from langchain_qwen_spaces import ChatQwenSpaces
 from qwen_spaces.replica import ReplicaSet
+from tests.util import wait_for
 
 pytestmark = pytest.mark.replicas
 
@@ -234,3 +235,44 @@ def test_results_finished_out_of_order_reach_the_space_in_call_order(
     ]
     answer = llm(replicas).bind_tools([add, multiply]).invoke(history)
     assert "tool results received: 5; 6" in str(answer.content)
+
+
+def test_one_call_mode_keeps_the_first_valid_call_not_the_first_block(
+        replicas: ReplicaSet) -> None:
+    before = replicas.stats("qwen-2.5-max")["started"]
+    bound = llm(replicas).bind_tools([add, multiply], tool_choice="required",
+                                     parallel_tool_calls=False)
+    result = bound.invoke('/tool nope {}\n/tool add {"a": 1, "b": 2}')
+    assert calls(result) == [("add", {"a": 1, "b": 2})] and result.invalid_tool_calls == []
+    assert replicas.stats("qwen-2.5-max")["started"] == before + 1  # no re-ask needed
+    named = llm(replicas).bind_tools([add, multiply], tool_choice="add",
+                                     parallel_tool_calls=False)
+    query = '/tool multiply {"a": 5, "b": 6}\n/tool add {"a": 3, "b": 4}'
+    assert calls(named.invoke(query)) == [("add", {"a": 3, "b": 4})]
+
+
+def test_a_streamed_call_to_an_unknown_tool_stays_invalid(replicas: ReplicaSet) -> None:
+    bound = llm(replicas).bind_tools([add])
+    merged = None
+    for chunk in bound.stream('/tool nope {"a": 1}'):
+        merged = chunk if merged is None else merged + chunk
+    assert isinstance(merged, AIMessageChunk)
+    assert merged.tool_calls == []
+    assert [c["name"] for c in merged.invalid_tool_calls] == ["nope"]
+    streaming = llm(replicas, streaming=True).bind_tools([add]).invoke('/tool nope {"a": 1}')
+    assert streaming.tool_calls == [] and streaming.invalid_tool_calls
+
+
+def test_stop_and_max_tokens_apply_to_the_answer_text_not_to_the_call(
+        replicas: ReplicaSet) -> None:
+    query = '/say Sure.\n/tool add {"a": 1, "b": 2}'  # the call's own markup holds "\n"
+    for kwargs in ({"stop": ["\n"]}, {"max_tokens": 3}):
+        result = llm(replicas, **kwargs).bind_tools([add]).invoke(query)
+        assert calls(result) == [("add", {"a": 1, "b": 2})], kwargs
+        assert result.content == "Sure."
+    before = replicas.stats("qwen-2.5-max")["stopped_early"]
+    cut = llm(replicas, stop=["here"]).bind_tools([add]).invoke(
+        '/say Sure, stop here.\n/tool add {"a": 1, "b": 2}')
+    assert (cut.content, cut.tool_calls) == ("Sure, stop ", [])
+    assert cut.response_metadata["finish_reason"] == "stop"
+    assert wait_for(lambda: replicas.stats("qwen-2.5-max")["stopped_early"] > before)

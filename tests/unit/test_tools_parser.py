@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from qwen_spaces.errors import SpaceProtocolError
 from qwen_spaces.events import InvalidToolCall, TextDelta, ToolCallDelta
 from qwen_spaces.tools import NamedChoice, ToolCallParser
 
@@ -218,13 +219,14 @@ def test_after_a_call_a_rewrite_can_finish_a_held_tag_differently() -> None:
     assert parser.content == "ok"
 
 
-def test_after_a_call_a_rewrite_of_text_already_parsed_is_refused() -> None:
+def test_after_a_call_a_rewrite_of_text_already_parsed_is_a_protocol_error() -> None:
+    """Raised mid-stream, so it is a SpaceError a caller handles, not bad input."""
     for sent, replaced in [("ok  <tool", 8), ("ok", 1), ("\n✿FUNCTION✿: g\n✿RESULT✿: x", 1)]:
         parser = ToolCallParser()
         feed_all(parser, CALL, sent)
         try:
             parser.feed(TextDelta("z", replaced=replaced))
-        except ValueError as exc:
+        except SpaceProtocolError as exc:
             assert "the Space rewrote a tool call it had already sent" in str(exc)
         else:
             raise AssertionError(f"a rewrite of {replaced} of {sent!r} was accepted")
