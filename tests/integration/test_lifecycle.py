@@ -206,15 +206,19 @@ def test_the_session_pool_releases_dead_loops(replicas: ReplicaSet) -> None:
     client = client_for(replicas)
     msgs = [{"role": "user", "content": "hi"}]
     asyncio.run(client.achat(MODEL, msgs))  # warm up (imports, discovery)
-    fds = _open_fds()
+    fds, dead_before = _open_fds(), _closed_loops()  # earlier tests may have left some
     for _ in range(60):
         asyncio.run(client.achat(MODEL, msgs))
     assert loops.pool_size() <= 1
-    gc.collect()
-    dead = [o for o in gc.get_objects()
-            if isinstance(o, asyncio.AbstractEventLoop) and o.is_closed()]
-    assert len(dead) <= 2, f"{len(dead)} closed loops are still alive (held by the pool)"
+    dead = _closed_loops() - dead_before
+    assert dead <= 2, f"{dead} more closed loops are still alive (held by the pool)"
     assert _open_fds() <= fds + 2
+
+
+def _closed_loops() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects()
+               if isinstance(o, asyncio.AbstractEventLoop) and o.is_closed())
 
 
 # -- break at the end of asyncio.run (issue 16, item 9) -----------------------------------
