@@ -77,7 +77,12 @@ def _as_secret(token: object, source: str = "hf_token=") -> Secret | None:
     value = getter() if callable(getter) else token
     if not isinstance(value, str):
         raise ValueError("hf_token must be a string")
-    return Secret(value.strip(), source) if value.strip() else None
+    value = value.strip()
+    if not value:
+        return None
+    # The adapters pass the token they found as hf_token=; name where it really came from.
+    found = locate_token()
+    return Secret(value, found[1] if found and found[0] == value else source)
 
 
 BASE_URLS_ENV = "QWEN_SPACES_BASE_URLS"

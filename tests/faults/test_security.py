@@ -394,3 +394,27 @@ def test_the_token_is_found_in_hugging_face_order(tmp_path: Path) -> None:
     assert find_token({"XDG_CACHE_HOME": str(tmp_path / "xdg")}) == "hf_from_xdg"
     client = SpaceClient(hf_token=None, read_env_token=False)
     assert client.transport.token is None
+
+
+async def test_a_refused_token_is_named_by_its_source_through_the_adapters(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The adapters pass the token they found explicitly; the error must still say it came
+    from $HF_TOKEN (or the login file), not from an hf_token= the user never wrote."""
+    from langchain_qwen_spaces import ChatQwenSpaces
+    from llama_index_qwen_spaces import QwenSpacesLLM
+    from qwen_spaces import SpaceAuthError
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_TOKEN", "hf_env_token_refused")
+    plan = Plan(join_status=401, join_body='{"detail":"Invalid credentials"}')
+    async with FaultServer(script=[plan]) as server:
+        chat = ChatQwenSpaces(model="qwen-2-72b", base_url=server.url)
+        llm = QwenSpacesLLM(model="qwen-2-72b", base_url=server.url)
+        with pytest.raises(SpaceAuthError, match=r"\(from \$HF_TOKEN\)"):
+            await chat.ainvoke("hi")
+        with pytest.raises(SpaceAuthError, match=r"\(from \$HF_TOKEN\)"):
+            await llm.acomplete("hi")
+        explicit = ChatQwenSpaces(model="qwen-2-72b", base_url=server.url,
+                                  api_key="hf_written_here")
+        with pytest.raises(SpaceAuthError, match=r"\(from hf_token=\)"):
+            await explicit.ainvoke("hi")
