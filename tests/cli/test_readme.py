@@ -24,31 +24,31 @@ def python_blocks(section: str) -> list[str]:
 def test_example_runs_as_written(section: str, replicas: ReplicaSet) -> None:
     (code,) = python_blocks(section)
     assert len(code.strip().splitlines()) <= 10
-    env_urls = ",".join(f"{m}={replicas.url(m)}" for m in replicas.models)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**_env(), "QWEN_SPACES_BASE_URLS": env_urls})
-    assert done.returncode == 0, done.stderr
+    done = run_against(replicas, code)
     assert "local replica of Qwen/Qwen2.5-Max-Demo" in done.stdout
 
 
 def test_tools_example_runs_as_written(replicas: ReplicaSet) -> None:
     (code,) = python_blocks("Tools and structured output")
-    env_urls = ",".join(f"{m}={replicas.url(m)}" for m in replicas.models)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**_env(), "QWEN_SPACES_BASE_URLS": env_urls})
-    assert done.returncode == 0, done.stderr
+    done = run_against(replicas, code)
     # the replica called add(20, 22), the agent ran it, and the answer quotes the result
     assert "tool results received: 42" in done.stdout
 
 
 def test_errors_fallback_example_runs_as_written(replicas: ReplicaSet) -> None:
     (code,) = python_blocks("Errors")
-    probe = code + "\nprint(llm.invoke('/echo fell back').content)\n"
+    done = run_against(replicas, code + "\nprint(llm.invoke('/echo fell back').content)\n")
+    assert "fell back" in done.stdout
+
+
+def run_against(replicas: ReplicaSet, code: str) -> subprocess.CompletedProcess[str]:
+    """Run README code in a fresh interpreter, every model pointed at the replicas through
+    ``QWEN_SPACES_BASE_URLS`` (as a user would), and require it to succeed."""
     env_urls = ",".join(f"{m}={replicas.url(m)}" for m in replicas.models)
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env={**_env(), "QWEN_SPACES_BASE_URLS": env_urls})
     assert done.returncode == 0, done.stderr
-    assert "fell back" in done.stdout
+    return done
 
 
 def _env() -> dict[str, str]:
