@@ -41,7 +41,7 @@ from .tools import (
     tool_specs,
 )
 
-__all__ = ["PreparedChat", "Turn", "encode_history", "prepare_chat"]
+__all__ = ["PreparedChat", "Turn", "encode_history", "ms_legacy_item", "prepare_chat"]
 
 Role = Literal["system", "user", "assistant", "tool"]
 _ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user", "human": "user",
@@ -275,7 +275,7 @@ def encode_history(
         return [{"role": r, "content": t} for r, t in history]
 
     def wrap(text: str | None) -> Any:
-        return {"text": text, "files": []} if item == "text_dict" and text is not None else text
+        return ms_legacy_item(text) if item == "ms_legacy" and text is not None else text
 
     pairs: list[list[Any]] = []
     for role, text in history:
@@ -284,6 +284,13 @@ def encode_history(
         else:
             pairs[-1][1] = text
     return [[wrap(u), wrap(a)] for u, a in pairs]
+
+
+def ms_legacy_item(text: str) -> dict[str, Any]:
+    """One message as modelscope_studio's legacy chatbot (``mgr.Chatbot``) carries it, every
+    field its data model has, as the Spaces' own page sends them."""
+    return {"id": None, "elem_id": None, "elem_classes": None, "name": None, "text": text,
+            "flushing": None, "avatar": "", "files": []}
 
 
 def _catalog_specs() -> list[Any]:

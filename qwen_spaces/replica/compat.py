@@ -91,7 +91,7 @@ class TextDictChatbot(gr.Chatbot, metaclass=_NoStubMeta):
 def chatbot_class(history_item: str) -> type[gr.Chatbot]:
     """The Space's chatbot: text-dict items need :class:`TextDictChatbot` on Gradio 4 only
     (Gradio 6's message parts are text dicts already)."""
-    return TextDictChatbot if MAJOR == 4 and history_item == "text_dict" else gr.Chatbot
+    return TextDictChatbot if MAJOR == 4 and history_item == "ms_legacy" else gr.Chatbot
 
 
 def hidden_listener_kwargs() -> dict[str, Any]:

@@ -19,6 +19,9 @@ ALIASES = {
     "qwen-2.5": ["qwen-qwen2-5", "QWEN-2.5"],
     "qwen-2.5-max": ["qwen-2-5-max", "qwen-qwen2-5-max"],
     "qvq-72b": ["qwen-qvq-72b-preview"],
+    "qwen-3": ["qwen3", "Qwen/Qwen3-Demo", "qwen-qwen3-demo"],
+    "qwen-2.5-1m": ["qwen2.5-1m", "Qwen/Qwen2.5-1M-Demo"],
+    "qwen-2.5-coder": ["qwen2.5-coder", "Qwen/Qwen2.5-Coder-demo"],
 }
 
 
@@ -40,7 +43,19 @@ def test_seed_spaces_pinned_values() -> None:
                          "/gradio_api", "model_chat", 0, 11, ("query", "history", "system")),
         "qvq-72b": ("Qwen/QVQ-72B-preview", "https://qwen-qvq-72b-preview.hf.space",
                     "/gradio_api", "generate", 0, None, ("image", "query")),
+        # The recorded requests (../shared/docs/qwen-space-layouts.md):
+        "qwen-3": ("Qwen/Qwen3-Demo", "https://qwen-qwen3-demo.hf.space", "/gradio_api",
+                   "add_message", 13, 31, ("query", "settings", "thinking", "session")),
+        "qwen-2.5-1m": ("Qwen/Qwen2.5-1M-Demo", "https://qwen-qwen2-5-1m-demo.hf.space", "",
+                        "bot", 2, 5, ("history", "state", "state")),
+        "qwen-2.5-coder": ("Qwen/Qwen2.5-Coder-demo", "https://qwen-qwen2-5-coder-demo.hf.space",
+                           "", "model_chat", 3, 25, ("query", "history", "system", "variant")),
     }
+    prelude = CATALOG["qwen-2.5-1m"].prelude
+    assert prelude is not None
+    assert (prelude.fn_index, prelude.trigger_id, prelude.inputs) == (
+        1, 5, ("message", "history", "state"))
+    assert CATALOG["qwen-3"].reply_output == 5
     assert CATALOG["qwen-2.5"].api_open is False
     assert CATALOG["qwen-2.5-max"].default_system == "You are a helpful assistant."
 
@@ -50,6 +65,12 @@ def test_variants() -> None:
     assert resolve_model("qwen-2.5-7b").variant == "7B"
     assert resolve_model("qwen-2.5", variant="1.5b").variant == "1.5B"
     assert resolve_model("qwen-2.5").variant == "72B"
+    # Qwen3's variants are the Space's model ids; names drop the "qwen3-" stem.
+    assert resolve_model("qwen-3-32b").variant == "qwen3-32b"
+    assert resolve_model("qwen3-30b-a3b").model_name == "qwen-3-30b-a3b"
+    assert resolve_model("qwen-3", variant="0.6b").variant == "qwen3-0.6b"
+    assert resolve_model("qwen-3", variant="Qwen3-14B").model_name == "qwen-3-14b"
+    assert resolve_model("qwen-3").model_name == "qwen-3"
     with pytest.raises(ValueError, match="no variant"):
         resolve_model("qwen-2.5", variant="9000B")
     with pytest.raises(ValueError, match="Unknown Qwen Space model 'gpt-4'"):
@@ -79,8 +100,11 @@ def test_history_wire_formats() -> None:
     assert encode_history(hist[:2], "tuples") == [["q1", "a1"]]
     assert encode_history((("assistant", "hello"), ("user", "q")), "tuples") == \
         [[None, "hello"], ["q", None]]
-    assert encode_history(hist[:2], "tuples", "text_dict") == \
-        [[{"text": "q1", "files": []}, {"text": "a1", "files": []}]]
+    # modelscope_studio's legacy chatbot: every field of its item, as its own page sends.
+    legacy = {"id": None, "elem_id": None, "elem_classes": None, "name": None,
+              "flushing": None, "avatar": "", "files": []}
+    assert encode_history(hist[:2], "tuples", "ms_legacy") == \
+        [[{**legacy, "text": "q1"}, {**legacy, "text": "a1"}]]
     assert encode_history(hist[:2], "messages") == [{"role": "user", "content": "q1"},
                                                     {"role": "assistant", "content": "a1"}]
     assert encode_history(hist[:1], "parts") == [

@@ -19,7 +19,7 @@ from qwen_spaces.discovery import SpaceAPI, parse_config, pinned_api
 SPEC = SpaceSpec(name="m", space_id="Org/Chat", url="https://org-chat.hf.space",
                  api_name="chat", fn_index=3, trigger_id=9, api_prefix="/gradio_api",
                  inputs=("query", "history", "system"), outputs=("textbox", "chatbot"),
-                 reply_output=1, reply_kind="chatbot", history_item="text_dict",
+                 reply_output=1, reply_kind="chatbot", history_item="ms_legacy",
                  api_open=True)
 BASE = "https://org-chat.hf.space"
 
@@ -63,7 +63,7 @@ def test_every_field_comes_from_the_live_config() -> None:
         space="Org/Chat", root=BASE + "/--replicas/ab1", api_prefix="/gradio_api",
         protocol="sse_v3", version="5.9.1", api_name="chat", fn_index=7, trigger_id=12,
         input_roles=("query", "history", "system"), history_format="tuples",
-        history_item="text_dict", reply_output=1, reply_kind="chatbot", diffs=True,
+        history_item="ms_legacy", reply_output=1, reply_kind="chatbot", diffs=True,
         use_queue=True, call_allowed=True, max_file_size=5_000_000, source="config")
     assert api.url("/queue/join") == BASE + "/--replicas/ab1/gradio_api/queue/join"
     assert api.url("queue/data") == BASE + "/--replicas/ab1/gradio_api/queue/data"
@@ -84,7 +84,7 @@ def test_the_pinned_api_is_the_catalog_entry_as_is() -> None:
         space="Org/Chat", root=BASE, api_prefix="/gradio_api", protocol="sse_v3",
         version=None, api_name="chat", fn_index=3, trigger_id=9,
         input_roles=("query", "history", "system"), history_format="tuples",
-        history_item="text_dict", reply_output=1, reply_kind="chatbot", diffs=True,
+        history_item="ms_legacy", reply_output=1, reply_kind="chatbot", diffs=True,
         use_queue=True, call_allowed=True, max_file_size=None, source="pinned")
     no_history = dataclasses.replace(SPEC, inputs=("query",), api_open=False)
     api = pinned_api(no_history, BASE)
