@@ -81,7 +81,9 @@ class ReplicaSet:
     ) -> None:
         from qwen_spaces.catalog import CATALOG
 
-        self.models = list(models) if models is not None else list(CATALOG)
+        from .generations import served_on
+
+        self.models = list(models) if models is not None else served_on(generation)
         unknown = [m for m in self.models if m not in CATALOG]
         if unknown:
             raise ValueError(f"unknown replica models {unknown}; known: {', '.join(CATALOG)}")

@@ -48,6 +48,8 @@ async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
 
 @pytest.mark.parametrize("name", list(CATALOG))
 async def test_config_matches_catalog(any_replicas: ReplicaSet, wire_for: Any, name: str) -> None:
+    if name not in any_replicas.models:
+        pytest.skip(f"no {name} replica on Gradio {any_replicas.generation} (see generations.py)")
     wire = await wire_for(any_replicas, name)
     spec, config = wire.spec, wire.config
     assert config["version"].startswith("6." if any_replicas.generation == "6" else "4.44.1")
