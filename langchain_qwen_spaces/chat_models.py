@@ -55,7 +55,12 @@ from pydantic import (
 from qwen_spaces import (
     Finished,
     InvalidToolCall,
+    ProcessStarted,
+    ProgressUpdate,
+    QueuePosition,
+    ReasoningDelta,
     SpaceClient,
+    SpaceLog,
     StreamEvent,
     TextDelta,
     Timeouts,
@@ -67,6 +72,7 @@ from qwen_spaces import (
 )
 from qwen_spaces import sync as _sync
 from qwen_spaces.auth import find_token, image_url_only, mask_url, masked_settings
+from qwen_spaces.chat import check_thinking
 from qwen_spaces.client import ChatJob, ClientCache
 from qwen_spaces.transport import normalize_base_url
 
@@ -84,7 +90,7 @@ def _default_token() -> SecretStr | None:
 
 
 class ChatQwenSpaces(BaseChatModel):
-    """Chat with a Qwen Space (Qwen2-72B-Instruct, Qwen2.5, Qwen2.5-Max, QVQ-72B).
+    """Chat with a Qwen Space (Qwen3, Qwen2.5, Qwen2.5-Max, -Coder, -1M, Qwen2-72B, QVQ-72B).
 
     Example:
         .. code-block:: python
@@ -100,6 +106,12 @@ class ChatQwenSpaces(BaseChatModel):
     the Space's job is cancelled. Token counts are not reported (the Spaces do not give
     them), so ``usage_metadata`` stays empty rather than invented.
 
+    Reasoning (Qwen3's thinking) never mixes into the answer: a streamed chunk carries it
+    as ``additional_kwargs["reasoning_content"]`` with empty text, and ``invoke()``
+    returns it there too; both show as ``reasoning`` blocks in ``content_blocks`` (and in
+    ``content`` with ``output_version="v1"``). Earlier reasoning in the history is not
+    sent back, as Qwen3's chat template drops it.
+
     Queue position, start, progress and Space logs (including ZeroGPU waits) are
     dispatched as the custom event ``"qwen_spaces_status"``, wherever LangChain gives the
     model a callback manager (``invoke``, ``batch``, ``stream_events``) or a parent run.
@@ -108,8 +120,8 @@ class ChatQwenSpaces(BaseChatModel):
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
     model_name: str = Field(default="qwen-2.5-max", alias="model")
-    """Catalog name or alias (``qwen-2-72b``, ``qwen-2.5[-7b]``, ``qwen-2.5-max``,
-    ``qvq-72b``)."""
+    """Catalog name or alias (``qwen-3[-32b]``, ``qwen-2.5[-7b]``, ``qwen-2.5-max``,
+    ``qwen-2.5-coder``, ``qwen-2.5-1m``, ``qwen-2-72b``, ``qvq-72b``)."""
     base_url: str | None = None
     """Talk to this host instead of the catalog's Space (a replica, a duplicated Space)."""
     base_urls: dict[str, str] | None = None
@@ -133,7 +145,13 @@ class ChatQwenSpaces(BaseChatModel):
     system_prompt: str | None = None
     """System prompt used when the messages carry none (else the Space's default)."""
     variant: str | None = None
-    """Model size for Spaces that offer several (Qwen2.5: 72B … 0.5B)."""
+    """Model size for Spaces that offer several (Qwen2.5: 72B … 0.5B; Qwen3: qwen3-32b …)."""
+    thinking: bool | None = None
+    """Qwen3's thinking switch: ``False`` answers at once, ``True`` thinks first (None: the
+    Space's default, on). ``ValueError`` on a Space without one."""
+    thinking_budget: int | None = None
+    """Most tokens Qwen3 may think for (1000 to 38000; the Space counts thousands, so it is
+    rounded up). None: the Space's default, the most."""
     streaming: bool = False
     """Stream internally even on ``invoke`` (fires ``on_llm_new_token`` per delta)."""
     temperature: float | None = None
@@ -161,6 +179,8 @@ class ChatQwenSpaces(BaseChatModel):
             normalize_base_url(url)
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ValueError("max_tokens must be >= 1")
+        check_thinking(resolve_model(self.model_name, self.variant), self.thinking,
+                       self.thinking_budget)
         Timeouts.from_timeout(self.timeout, queue=self.queue_timeout)
         return self
 
@@ -202,6 +222,7 @@ class ChatQwenSpaces(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "variant": self.variant,
+                "thinking": self.thinking, "thinking_budget": self.thinking_budget,
                 "base_url": mask_url(self.base_url) if self.base_url else None,
                 "system_prompt": self.system_prompt,
                 "max_tokens": self.max_tokens, "stop": self.stop,
@@ -357,7 +378,7 @@ class ChatQwenSpaces(BaseChatModel):
         for event in _sync.iterate(self._client_for().astream_job(job, **limits)):
             if isinstance(event, Finished):
                 return self._result(event, job)
-            if not isinstance(event, TextDelta):
+            if isinstance(event, _STATUS):
                 self._status(event, job, run_manager)
         raise RuntimeError("the Space's stream ended without an answer")  # pragma: no cover
 
@@ -369,7 +390,7 @@ class ChatQwenSpaces(BaseChatModel):
             async for event in events:
                 if isinstance(event, Finished):
                     return self._result(event, job)
-                if not isinstance(event, TextDelta):
+                if isinstance(event, _STATUS):
                     await self._astatus(event, job, run_manager)
         raise RuntimeError("the Space's stream ended without an answer")  # pragma: no cover
 
@@ -396,7 +417,9 @@ class ChatQwenSpaces(BaseChatModel):
             tools=kwargs.get("tools"), tool_choice=kwargs.get("tool_choice"),
             response_format=kwargs.get("response_format"),
             tool_reasks=kwargs.get("tool_reasks", self.tool_reasks),
-            parallel_tool_calls=kwargs.get("parallel_tool_calls", True))
+            parallel_tool_calls=kwargs.get("parallel_tool_calls", True),
+            thinking=kwargs.get("thinking", self.thinking),
+            thinking_budget=kwargs.get("thinking_budget", self.thinking_budget))
         limits = {"stop": stop if stop is not None else self.stop,
                   "max_tokens": kwargs.get("max_tokens", self.max_tokens)}
         return job, limits
@@ -406,14 +429,16 @@ class ChatQwenSpaces(BaseChatModel):
         meta = {"model_name": job.choice.model_name, "model_provider": PROVIDER,
                 "finish_reason": final.finish_reason, "space_id": job.choice.spec.space_id,
                 "event_id": final.event_id}
-        if "tool_reasks" in final.extra:
-            meta["tool_reasks"] = final.extra["tool_reasks"]
+        for key in ("tool_reasks", "space_session"):
+            if key in final.extra:
+                meta[key] = final.extra[key]
         return meta
 
     def _result(self, final: Finished, job: ChatJob) -> ChatResult:
         meta = self._metadata(final, job)
         message = AIMessage(
             content=final.text, response_metadata=meta,
+            additional_kwargs={"reasoning_content": final.reasoning} if final.reasoning else {},
             tool_calls=[tool_call(name=c.name, args=c.arguments, id=c.id)
                         for c in final.tool_calls],
             invalid_tool_calls=[invalid_tool_call(name=c.name, args=c.arguments, id=c.id,
@@ -454,6 +479,10 @@ class ChatQwenSpaces(BaseChatModel):
             pass
 
 
+#: Events shown as the ``qwen_spaces_status`` custom event (not part of the message).
+_STATUS = (QueuePosition, ProcessStarted, ProgressUpdate, SpaceLog)
+
+
 class _Chunker:
     """Core events of one reply -> LangChain chunks (None for status events).
 
@@ -474,6 +503,9 @@ class _Chunker:
             if not self.calls_started and event.text:
                 self.offset = 1
             return ChatGenerationChunk(message=AIMessageChunk(content=event.text))
+        if isinstance(event, ReasoningDelta):
+            return ChatGenerationChunk(message=AIMessageChunk(
+                content="", additional_kwargs={"reasoning_content": event.text}))
         if isinstance(event, ToolCallDelta | InvalidToolCall):
             # LangChain re-parses merged chunks into tool_calls itself, so an invalid call
             # streams its raw text (never JSON): it lands in invalid_tool_calls, as in invoke.

@@ -25,6 +25,7 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
     TextBlock,
+    ThinkingBlock,
     ToolCallBlock,
 )
 from llama_index.core.bridge.pydantic import (
@@ -48,6 +49,7 @@ from qwen_spaces import (
     resolve_model,
 )
 from qwen_spaces.auth import find_token, mask_url, masked_settings
+from qwen_spaces.chat import check_thinking
 from qwen_spaces.client import ClientCache
 
 from .calls import call_dict, invalid_dict, openai_tools, selections
@@ -96,12 +98,25 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
     ``message.additional_kwargs["tool_calls"]``; calls the model got wrong (broken JSON, an
     unknown name) are only listed in ``additional_kwargs["invalid_tool_calls"]``. Streams
     carry the calls so far in every response.
+
+    Reasoning (Qwen3's thinking, ``thinking=`` / ``thinking_budget=``) is a ``ThinkingBlock``
+    before the answer's ``TextBlock`` and never part of ``message.content``; while streaming,
+    a response made by new thinking has ``delta=""`` and the piece in
+    ``additional_kwargs["thinking_delta"]``. ``ThinkingBlock``s in the history are not sent
+    back, as Qwen3's chat template drops earlier thinking.
     """
 
     model: str = Field(default="qwen-2.5-max",
                        description="Catalog model name or alias (`qwen-spaces models`).")
-    variant: str | None = Field(default=None,
-                                description="Model size for qwen-2.5 (72B ... 0.5B).")
+    variant: str | None = Field(
+        default=None, description="Model size for qwen-2.5 (72B ... 0.5B), -coder, or "
+        "qwen-3 (qwen3-235b-a22b ... qwen3-0.6b).")
+    thinking: bool | None = Field(
+        default=None, description="Qwen3's thinking switch (None: the Space's default, on); "
+        "ValueError on a Space without one.")
+    thinking_budget: int | None = Field(
+        default=None, description="Most tokens Qwen3 may think for, 1000 to 38000 (the Space "
+        "counts thousands: rounded up). None: the Space's default, the most.")
     base_url: str | None = Field(
         default=None, description="Another host for the Space: a replica or duplicated Space.")
     hf_token: SecretStr | None = Field(
@@ -150,7 +165,8 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
     @model_validator(mode="after")
     def _check_config(self) -> QwenSpacesLLM:
         """Fail at construction, not at the first call, for names and URLs that cannot work."""
-        resolve_model(self.model, self.variant)
+        check_thinking(resolve_model(self.model, self.variant), self.thinking,
+                       self.thinking_budget)
         if self.base_url is not None:
             normalize_base_url(self.base_url)
         if self.proxy is not None:
@@ -278,7 +294,10 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
                              tool_choice=kwargs.get("tool_choice"),
                              response_format=kwargs.get("response_format"),
                              tool_reasks=kwargs.get("tool_reasks", self.tool_reasks),
-                             parallel_tool_calls=kwargs.get("parallel_tool_calls", True))
+                             parallel_tool_calls=kwargs.get("parallel_tool_calls", True),
+                             thinking=kwargs.get("thinking", self.thinking),
+                             thinking_budget=kwargs.get("thinking_budget",
+                                                        self.thinking_budget))
         events = client.astream_job(job, stop=kwargs.get("stop", self.stop),
                                     max_tokens=kwargs.get("max_tokens", self.max_tokens))
         return job, events
@@ -302,8 +321,11 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
 
 def _chat(step: Step) -> ChatResponse:
     message = ChatMessage(role=MessageRole.ASSISTANT, content=step.text)
+    thinking = [ThinkingBlock(content=step.reasoning)] if step.reasoning else []
+    if thinking:
+        message.blocks = [*thinking, TextBlock(text=step.text)]
     if step.calls or step.invalid:
-        message.blocks = [TextBlock(text=step.text), *(
+        message.blocks = [*thinking, TextBlock(text=step.text), *(
             ToolCallBlock(tool_call_id=c.id, tool_name=c.name, tool_kwargs=c.arguments)
             for c in step.calls)]
         if step.calls:

@@ -10,7 +10,8 @@ Only the shape changes here; validation, merging and the Space-specific layout s
   ``<tool_response>`` block; its ``additional_kwargs["tool_call_id"]`` lets the core put
   results back in call order (``FunctionAgent`` appends them as the tools finish).
 
-Blocks: text blocks are joined with ``\\n`` (as ``ChatMessage.content`` does); image blocks
+Blocks: text blocks are joined with ``\\n`` (as ``ChatMessage.content`` does); an assistant's
+``ThinkingBlock`` is dropped (earlier thinking is not sent back); image blocks
 become core image inputs; an assistant message's calls (``ToolCallBlock``s, else
 ``additional_kwargs["tool_calls"]``) become the turn's ``tool_calls``, which the core renders
 as ``<tool_call>`` blocks; anything else raises ``ValueError`` rather than being dropped.
@@ -26,6 +27,7 @@ from llama_index.core.base.llms.types import (
     ImageBlock,
     MessageRole,
     TextBlock,
+    ThinkingBlock,
     ToolCallBlock,
 )
 
@@ -68,6 +70,8 @@ def _turn(message: ChatMessage, index: int) -> Turn:
             images.append(image_input(block))
         elif isinstance(block, ToolCallBlock) and role == "assistant":
             continue  # read below, with additional_kwargs["tool_calls"]
+        elif isinstance(block, ThinkingBlock) and role == "assistant":
+            continue  # earlier thinking is not sent back (Qwen3's template drops it)
         else:
             raise ValueError(
                 f"message {index} has a {block.block_type!r} block; Qwen Spaces take only "

@@ -5,6 +5,10 @@ A step carries the cumulative answer text and the exact new piece. ``TextDelta.r
 ``extra["replaced"]``, since a LlamaIndex ``delta`` can only append. The last step has an
 empty delta and the :class:`~qwen_spaces.Finished` fields as ``raw``.
 
+Reasoning (Qwen3's thinking) is folded apart: ``reasoning`` is the cumulative thinking, and
+a step made by new thinking has an empty ``delta`` and the piece in
+``extra["thinking_delta"]`` (where LlamaIndex's agents read it).
+
 With tools offered, a step also carries the tool calls so far (a call appears as soon as the
 core has parsed it, with an empty delta) and the invalid ones; the last step takes the
 ``Finished`` event's calls, which are authoritative.
@@ -24,6 +28,7 @@ from qwen_spaces import (
     ChatJob,
     Finished,
     InvalidToolCall,
+    ReasoningDelta,
     SpaceProtocolError,
     StreamEvent,
     TextDelta,
@@ -56,6 +61,7 @@ class Step:
     extra: dict[str, Any] = field(default_factory=dict)
     calls: tuple[StepCall, ...] = ()
     invalid: tuple[InvalidToolCall, ...] = ()
+    reasoning: str = ""
 
 
 class _Fold:
@@ -66,6 +72,7 @@ class _Fold:
         self.space_id = job.choice.spec.space_id
         self.span_id = active_span_id.get()  # created inside the LLM method's span
         self.text = ""
+        self.reasoning = ""
         self.calls: dict[int, StepCall] = {}
         self.invalid: list[InvalidToolCall] = []
 
@@ -74,6 +81,9 @@ class _Fold:
             self.text = self.text[:len(self.text) - event.replaced] + event.text
             extra = {"replaced": event.replaced} if event.replaced else {}
             return self._step(event.text, extra=extra)
+        if isinstance(event, ReasoningDelta):
+            self.reasoning = self.reasoning[:len(self.reasoning) - event.replaced] + event.text
+            return self._step("", extra={"thinking_delta": event.text})
         if isinstance(event, ToolCallDelta):
             return self._call(event)
         if isinstance(event, InvalidToolCall):
@@ -84,6 +94,7 @@ class _Fold:
                           for c in event.tool_calls}
             raw = event.as_dict()
             self.invalid = list(event.invalid_tool_calls)
+            self.reasoning = event.reasoning
             return self._step("", raw=raw)
         dispatch_status(event, model=self.model, space_id=self.space_id, span_id=self.span_id)
         return None
@@ -102,7 +113,7 @@ class _Fold:
 
     def _step(self, delta: str, **kwargs: Any) -> Step:
         return Step(self.text, delta, calls=tuple(self.calls.values()),
-                    invalid=tuple(self.invalid), **kwargs)
+                    invalid=tuple(self.invalid), reasoning=self.reasoning, **kwargs)
 
 
 def _complete(text: str) -> dict[str, Any] | str:

@@ -71,6 +71,9 @@ class PreparedChat:
     tool_choice: ToolChoice = "auto"
     #: False keeps only the reply's first valid call (OpenAI's ``parallel_tool_calls``).
     parallel_tool_calls: bool = True
+    #: The thinking switch (None: the Space's default) and budget in tokens (None: default).
+    thinking: bool | None = None
+    thinking_budget: int | None = None
 
     @property
     def parse_tools(self) -> bool:
@@ -123,6 +126,8 @@ def prepare_chat(
     tool_choice: object = None,
     response_format: object = None,
     parallel_tool_calls: bool = True,
+    thinking: bool | None = None,
+    thinking_budget: int | None = None,
 ) -> PreparedChat:
     """Validate and map a conversation for ``choice``'s Space. Raises ``ValueError``.
 
@@ -130,8 +135,11 @@ def prepare_chat(
     see :func:`~qwen_spaces.tools.normalize_tool_choice`; ``response_format``: OpenAI's
     ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {"schema": …}}``,
     asked for in the system text; ``parallel_tool_calls=False`` keeps only the first call.
+    ``thinking`` / ``thinking_budget`` (tokens) set a Space's thinking controls; a Space
+    without them raises ``ValueError``.
     """
     spec = choice.spec
+    check_thinking(choice, thinking, thinking_budget)
     if not messages:
         raise ValueError("the conversation is empty: send at least one user message")
     specs = tool_specs(tools)
@@ -195,17 +203,54 @@ def prepare_chat(
         system = "\n\n".join([system, *extra_system] if system else extra_system)
     query = query_turn.text
 
-    flatten_history = history and not spec.supports_history
+    flatten_history = history and not spec.supports_history and spec.turn != "session"
     flatten_system = system and not spec.supports_system and (systems or system_prompt)
     if flatten_history or flatten_system:
-        parts = [f"System: {system}"] if flatten_system else []
-        parts += [f"{'User' if r == 'user' else 'Assistant'}: {x}" for r, x in history]
-        parts.append(f"User: {query}")
-        query, history = "\n\n".join(parts), ()
+        query = flatten(history, query, system if flatten_system else None)
+        history = ()
     if not spec.supports_system:
         system = None
     return PreparedChat(query, history, system, images, choice.variant,  # type: ignore[arg-type]
-                        specs, tool_mode, bool(parallel_tool_calls))
+                        specs, tool_mode, bool(parallel_tool_calls), thinking, thinking_budget)
+
+
+def flatten(history: Sequence[tuple[Role, str]], query: str, system: str | None = None) -> str:
+    """A transcript in one message, for a Space that cannot take the turns as data:
+    ``System: …`` / ``User: …`` / ``Assistant: …`` paragraphs ending with the question."""
+    if not history and system is None:
+        return query
+    parts = [f"System: {system}"] if system is not None else []
+    parts += [f"{'User' if r == 'user' else 'Assistant'}: {x}" for r, x in history]
+    parts.append(f"User: {query}")
+    return "\n\n".join(parts)
+
+
+def check_thinking(choice: ModelChoice, thinking: object, budget: object) -> None:
+    """``ValueError`` unless the thinking settings fit the Space's controls."""
+    spec = choice.spec
+    if thinking is None and budget is None:
+        return
+    if not spec.thinking:
+        capable = ", ".join(s.name for s in _catalog_specs() if s.thinking)
+        raise ValueError(f"{choice.model_name} has no thinking switch or budget; thinking "
+                         f"is set on {capable or 'no model'}")
+    if thinking is not None and not isinstance(thinking, bool):
+        raise ValueError(f"thinking must be True, False or None, not {thinking!r}")
+    if budget is not None:
+        low, high = spec.thinking_budget_range or (1, 1 << 30)
+        if isinstance(budget, bool) or not isinstance(budget, int) or not low <= budget <= high:
+            raise ValueError(f"thinking_budget must be a whole number of tokens from {low} to "
+                             f"{high} for {choice.model_name}, not {budget!r}")
+
+
+def budget_units(spec: Any, tokens: int | None) -> int | None:
+    """The Space's budget control value for ``tokens`` (rounded up to its unit)."""
+    if tokens is None:
+        tokens = spec.default_thinking_budget
+    if tokens is None:
+        return None
+    unit = spec.thinking_budget_unit
+    return int(-(-tokens // unit))
 
 
 def _render_tool_turns(turns: list[Turn]) -> list[Turn]:

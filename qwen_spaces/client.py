@@ -29,19 +29,29 @@ import aiohttp
 from . import loops, sync
 from .auth import locate_token, mask_headers, mask_url
 from .catalog import ModelChoice, SpaceSpec, resolve_model
-from .chat import PreparedChat, Turn, encode_history, prepare_chat
-from .discovery import SpaceAPI, parse_config, pinned_api
+from .chat import PreparedChat, Turn, budget_units, encode_history, flatten, prepare_chat
+from .discovery import SpaceAPI, StepAPI, parse_config, pinned_api
 from .errors import (
     QueueFullError,
+    SessionLostError,
     SpaceError,
     SpaceProtocolError,
     SpaceTimeoutError,
     SpaceUnavailableError,
 )
-from .events import Finished, InvalidToolCall, StreamEvent, TextDelta, ToolCallDelta
+from .events import (
+    Finished,
+    InvalidToolCall,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
 from .images import ImageData, ImageSource, RemoteImage, inspect_image
 from .limits import ReplyLimiter, limit_stream
 from .protocol import JobProtocol, loads
+from .reasoning import shape_reply
+from .sessions import SessionBook, SpaceSession
 from .sse import SSEDecoder
 from .tools import NamedChoice, ToolCallParser, reask_message
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
@@ -130,6 +140,7 @@ class SpaceClient:
         verify_ssl: bool | ssl.SSLContext = True,
         base_urls: Mapping[str, str] | None = None,
         trust_env: bool = True,
+        session_ttl: float = 900.0,
     ) -> None:
         token = _as_secret(hf_token)
         if token is None and hf_token is None and read_env_token:
@@ -151,6 +162,8 @@ class SpaceClient:
         #: Hosts that came from $QWEN_SPACES_BASE_URLS, so a failure there can say so.
         self._env_hosts = {v for k, v in self.base_urls.items() if from_env.get(k) == v}
         self._apis: dict[tuple[str, str], SpaceAPI] = {}
+        #: Conversations held in Space sessions (Qwen3-Demo; see qwen_spaces.sessions).
+        self.sessions = SessionBook(ttl=session_ttl)
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                dict[tuple[str, str], asyncio.Lock]]
         self._locks = weakref.WeakKeyDictionary()
@@ -182,6 +195,8 @@ class SpaceClient:
         response_format: object = None,
         tool_reasks: int = 1,
         parallel_tool_calls: bool = True,
+        thinking: bool | None = None,
+        thinking_budget: int | None = None,
     ) -> ChatJob:
         """Validate everything that can be checked offline. Raises ``ValueError``.
 
@@ -189,13 +204,16 @@ class SpaceClient:
         (:mod:`qwen_spaces.tools`); ``tool_reasks`` is how often a reply that lacks a
         required call is answered with a correction and asked again (0: never);
         ``parallel_tool_calls=False`` keeps only the reply's first valid call.
+        ``thinking`` switches a Space's thinking on or off (None: its default) and
+        ``thinking_budget`` caps it, in tokens; a Space without them raises ``ValueError``.
         """
         choice = resolve_model(model, variant)
         if not isinstance(tool_reasks, int) or tool_reasks < 0:
             raise ValueError("tool_reasks must be an integer >= 0")
         chat = prepare_chat(choice, messages, system_prompt=system_prompt, tools=tools,
                             tool_choice=tool_choice, response_format=response_format,
-                            parallel_tool_calls=parallel_tool_calls)
+                            parallel_tool_calls=parallel_tool_calls, thinking=thinking,
+                            thinking_budget=thinking_budget)
         base = normalize_base_url(base_url or self.base_urls.get(choice.spec.name)
                                   or choice.spec.url)
         return ChatJob(choice, chat, base, tool_reasks)
@@ -294,25 +312,52 @@ class SpaceClient:
             return
 
     # -- the job, with retries ----------------------------------------------------------
-    async def _stream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
+    def _stream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
+        spec = job.choice.spec
+        events = self._attempts(job)
+        if spec.think_tags or spec.answer_end:
+            events = shape_reply(events, think_tags=spec.think_tags, answer_end=spec.answer_end)
+        return events
+
+    async def _attempts(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
         spec = job.choice.spec
         # Remote images are the caller's input: fetched once, before (not inside) retries.
         images = [await self._fetch_image(img, spec) for img in job.chat.images]
         attempt = 0
         rediscovered = False
+        lost = False  # the Space dropped a session we continued: start afresh
         while True:
             answered = False
             api = None
+            session: SpaceSession | None = None
             try:
                 api = await self._discover(spec, job.base_url, job.token_host)
+                chat, expect = job.chat, None
+                if spec.turn == "session":
+                    session, chat, expect = self._open_session(job, reuse=not lost)
+                    await self._set_thinking(api, job, session)
                 files = await self._upload_all(api, job, images) if images else []
-                data = build_inputs(api, job.chat, files, spec)
-                async with aclosing(self._run_once(api, data, job)) as events:
+                data = build_inputs(api, chat, files, spec)
+                session_hash = session.session_hash if session else secrets.token_hex(6)
+                if api.prelude is not None:
+                    await self._call_step(api, api.prelude, job, session_hash,
+                                          step_inputs(api.prelude, chat, api))
+                run = self._run_once(api, data, job, session_hash=session_hash,
+                                     expect_users=expect)
+                async with aclosing(run) as events:
                     async for event in events:
-                        if type(event) is TextDelta:
+                        kind = type(event)
+                        if kind is TextDelta or kind is ReasoningDelta:
                             answered = True
+                        elif session is not None and kind is Finished:
+                            event = self._keep_session(job, session, event)  # type: ignore[arg-type]
                         yield event
                 return
+            except SessionLostError:
+                if answered or lost:
+                    raise
+                lost = True  # re-send the conversation flattened, on a fresh session
+                continue
             except SpaceError as exc:
                 if (not answered and not rediscovered and api is not None
                         and api.source == "config" and _stale_api(exc)):
@@ -327,12 +372,73 @@ class SpaceClient:
                 delay = min(8.0, self.retry_backoff * 2 ** (attempt - 1))
                 await asyncio.sleep(delay * (0.5 + random.random()))
 
-    async def _run_once(self, api: SpaceAPI, data: list[Any], job: ChatJob) -> \
-            AsyncGenerator[StreamEvent, None]:
+    # -- Space sessions (conversation kept in gr.State) ---------------------------------
+    def _open_session(self, job: ChatJob, *, reuse: bool,
+                      ) -> tuple[SpaceSession, PreparedChat, int | None]:
+        """The session for this call, the chat to send on it, and the user turns the
+        Space must show once it has the new message (None for a fresh session)."""
+        chat = job.chat
+        key = (job.choice.spec.name, job.base_url)
+        session = self.sessions.take(key, chat.history) if reuse else None
+        if session is not None:
+            return session, replace(chat, history=()), session.turns + 1
+        flat = replace(chat, query=flatten(chat.history, chat.query), history=())
+        return SpaceSession.fresh(), flat, None
+
+    def _keep_session(self, job: ChatJob, session: SpaceSession, final: Finished) -> Finished:
+        """Remember the session under the transcript the caller now has (given back before
+        ``Finished`` is yielded: a consumer may stop reading right there)."""
+        chat = job.chat
+        continued = bool(session.turns)
+        session.transcript = (*chat.history, ("user", chat.query), ("assistant", final.text))
+        session.turns += 1
+        self.sessions.give_back((job.choice.spec.name, job.base_url), session)
+        return replace(final, extra={**final.extra,
+                                     "space_session": "continued" if continued else "new"})
+
+    async def _set_thinking(self, api: SpaceAPI, job: ChatJob, session: SpaceSession) -> None:
+        """Flip the session's thinking switch until it is what the call asks for (None:
+        the Space's default, on). The switch answers with its new state; trust that."""
+        wanted = job.chat.thinking if job.chat.thinking is not None else True
+        for _ in range(2):
+            if session.thinking == wanted:
+                return
+            switch = api.thinking_switch
+            if switch is None:
+                raise SpaceProtocolError(f"{api.space} has no thinking switch any more; "
+                                         "update qwen-spaces or report it", space=api.space)
+            out = await self._call_step(api, switch, job, session.session_hash, [None])
+            state = out[0] if isinstance(out, list) and out else None
+            if isinstance(state, dict) and isinstance(state.get("enable_thinking"), bool):
+                session.thinking = state["enable_thinking"]
+            else:
+                session.thinking = not session.thinking
+        if session.thinking != wanted:
+            raise SpaceProtocolError(f"{api.space}: the thinking switch did not turn "
+                                     f"thinking {'on' if wanted else 'off'}", space=api.space)
+
+    async def _call_step(self, api: SpaceAPI, step: StepAPI, job: ChatJob, session_hash: str,
+                         data: list[Any]) -> Any:
+        """One helper listener, not queued, on the session (``/run/predict``, as the
+        Space's page calls it); returns its output data."""
+        body = await self.transport.request_json(
+            "POST", api.url("run/predict"), space=api.space, token_host=job.token_host,
+            what=f"listener {step.fn_index}",
+            json_body={"data": data, "event_data": None, "fn_index": step.fn_index,
+                       "trigger_id": step.trigger_id, "session_hash": session_hash})
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            error = body.get("error") if isinstance(body, dict) else None
+            raise SpaceProtocolError(
+                f"{api.space}: listener {step.fn_index} answered "
+                f"{str(error or body)[:120]!r} instead of its outputs", space=api.space)
+        return body["data"]
+
+    async def _run_once(self, api: SpaceAPI, data: list[Any], job: ChatJob, *,
+                        session_hash: str, expect_users: int | None = None,
+                        ) -> AsyncGenerator[StreamEvent, None]:
         space, host = api.space, job.token_host
         proto = JobProtocol(api, model=job.choice.model_name,
-                            placeholders=job.choice.spec.placeholders)
-        session_hash = secrets.token_hex(6)
+                            placeholders=job.choice.spec.placeholders, expect_users=expect_users)
         if api.use_queue:
             path, stream_url = "queue/join", api.url("queue/data")
             payload: dict[str, Any] = {"data": data, "event_data": None,
@@ -774,21 +880,38 @@ def _coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
 def build_inputs(api: SpaceAPI, chat: PreparedChat, files: list[dict[str, Any]],
                  spec: SpaceSpec) -> list[Any]:
     """One value per live input, in the live order (``None`` for ``gr.State`` slots)."""
-    values: list[Any] = []
-    for role in api.input_roles:
-        if role == "query":
-            values.append(chat.query)
-        elif role == "history":
-            values.append(encode_history(chat.history, api.history_format, api.history_item))
-        elif role == "system":
-            values.append(chat.system or "")
-        elif role == "variant":
-            values.append(chat.variant or spec.default_variant)
-        elif role == "image":
-            values.append(files[0] if files else None)
-        else:
-            values.append(None)
-    return values
+    return [_input_value(role, api, chat, files, spec) for role in api.input_roles]
+
+
+def step_inputs(step: StepAPI, chat: PreparedChat, api: SpaceAPI) -> list[Any]:
+    """A prelude's inputs: the message box and the history before the new turn."""
+    return [_input_value(role, api, chat, [], None) if role != "history" else
+            encode_history(chat.history, api.history_format, api.history_item)
+            for role in step.input_roles]
+
+
+def _input_value(role: str | None, api: SpaceAPI, chat: PreparedChat,
+                 files: list[dict[str, Any]], spec: SpaceSpec | None) -> Any:
+    if role == "query":
+        return chat.query
+    if role == "history":
+        turns = chat.history
+        if spec is not None and spec.turn == "two_step":  # the new turn, not yet answered
+            turns = (*turns, ("user", chat.query))
+        return encode_history(turns, api.history_format, api.history_item)
+    if role == "system":
+        return chat.system or ""
+    if role == "variant":
+        return chat.variant or (spec.default_variant if spec else None)
+    if role == "image":
+        return files[0] if files else None
+    if role == "message":
+        return {"files": [], "text": chat.query}
+    if role == "settings" and spec is not None:
+        return {"model": chat.variant or spec.default_variant,
+                "sys_prompt": chat.system or spec.default_system or "",
+                "thinking_budget": budget_units(spec, chat.thinking_budget)}
+    return None
 
 
 def _stream_read_limit(idle: float) -> float:

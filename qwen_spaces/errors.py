@@ -11,6 +11,7 @@ import re
 __all__ = [
     "QueueFullError",
     "QuotaExceededError",
+    "SessionLostError",
     "SpaceAppError",
     "SpaceAuthError",
     "SpaceError",
@@ -116,6 +117,14 @@ class SpaceAuthError(SpaceError):
 
 class SpaceProtocolError(SpaceError):
     """The Space answered, but not in the Gradio protocol we expect (or its API changed)."""
+
+
+class SessionLostError(SpaceProtocolError):
+    """The Space no longer holds the session a call continued (it dropped it while idle).
+    The client handles this itself, by sending the conversation again as one message on a
+    fresh session, before any text reaches the caller."""
+
+    retryable = True
 
 
 class SpaceTimeoutError(SpaceError, TimeoutError):

@@ -1,4 +1,5 @@
-"""What a streaming call yields: text deltas, plus status a UI may show while it waits."""
+"""What a streaming call yields: answer text and reasoning deltas, tool calls, and status a
+UI may show while it waits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ __all__ = [
     "ProcessStarted",
     "ProgressUpdate",
     "QueuePosition",
+    "ReasoningDelta",
     "SpaceLog",
     "StreamEvent",
     "TextDelta",
@@ -36,6 +38,16 @@ class StreamEvent:
 class TextDelta(StreamEvent):
     """New answer text. ``replaced`` > 0 only when the Space rewrote text it had sent:
     drop that many trailing characters of what you have, then append ``text``."""
+
+    text: str
+    replaced: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta(StreamEvent):
+    """New reasoning ("thinking") text, apart from the answer: Qwen3-Demo's thinking panel,
+    or ``<think>…</think>`` at the start of a reply. Never part of :class:`TextDelta` text.
+    ``replaced`` works as for :class:`TextDelta`, on the reasoning so far."""
 
     text: str
     replaced: int = 0
@@ -117,7 +129,8 @@ class Finished(StreamEvent):
 
     With tools bound, ``text`` is the answer text outside tool calls, ``tool_calls`` and
     ``invalid_tool_calls`` the calls in order, and ``finish_reason`` is ``"tool_calls"``
-    when there is a valid call."""
+    when there is a valid call. ``reasoning`` is the thinking the Space showed apart from
+    the answer (empty when it showed none)."""
 
     text: str
     finish_reason: str = "stop"
@@ -128,10 +141,12 @@ class Finished(StreamEvent):
     extra: dict[str, Any] = field(default_factory=dict)
     tool_calls: tuple[ToolCall, ...] = ()
     invalid_tool_calls: tuple[InvalidToolCall, ...] = ()
+    reasoning: str = ""
 
 
 _KINDS: dict[type, str] = {
     TextDelta: "text",
+    ReasoningDelta: "reasoning",
     ToolCallDelta: "tool_call",
     InvalidToolCall: "invalid_tool_call",
     QueuePosition: "queue",

@@ -15,6 +15,7 @@ from .diff import DiffError
 from .discovery import SpaceAPI
 from .errors import (
     QueueFullError,
+    SessionLostError,
     SpaceAppError,
     SpaceProtocolError,
     SpaceUnavailableError,
@@ -47,11 +48,14 @@ def loads(data: str | bytes) -> Any:
 
 
 class JobProtocol:
-    __slots__ = ("_broken", "_first", "api", "completed", "event_id", "final", "model",
-                 "started", "tracker")
+    __slots__ = ("_broken", "_first", "api", "completed", "event_id", "expect_users", "final",
+                 "model", "started", "tracker")
 
-    def __init__(self, api: SpaceAPI, *, model: str, placeholders: tuple[str, ...] = ()) -> None:
+    def __init__(self, api: SpaceAPI, *, model: str, placeholders: tuple[str, ...] = (),
+                 expect_users: int | None = None) -> None:
         self.api = api
+        #: A continued session: the user turns the chatbot must show (else the Space lost it).
+        self.expect_users = expect_users
         self.model = model
         self.event_id: str | None = None
         self.tracker = ReplyTracker(api.reply_kind, placeholders)
@@ -124,6 +128,8 @@ class JobProtocol:
     def _generating(self, msg: dict[str, Any], *, diff: bool) -> list[StreamEvent]:
         value = self._reply_value(msg)
         if self._first or not diff or not self.api.diffs:
+            if self._first and self.expect_users is not None:
+                self._check_session(value)
             self._first = False
             self._broken = False
             return list(self.tracker.full(value))
@@ -148,7 +154,18 @@ class JobProtocol:
                 "or the Space restarted); try again", space=self.api.space, title="cancelled")
         return self._finish(self._reply_value(msg), output.get("duration"))
 
+    def _check_session(self, value: Any) -> None:
+        users = sum(1 for m in value if isinstance(m, dict) and m.get("role") == "user") \
+            if isinstance(value, list) else 0
+        if users != self.expect_users:
+            raise SessionLostError(
+                f"{self.api.space} no longer holds this conversation's session (it shows "
+                f"{users} user turn(s), {self.expect_users} expected)", space=self.api.space)
+
     def _finish(self, value: Any, duration: Any = None) -> list[StreamEvent]:
+        if self._first and self.expect_users is not None:
+            self._check_session(value)
+            self._first = False
         if value is None and not self.tracker.has_value:
             raise SpaceProtocolError(
                 f"{self.api.space} finished without an answer in output {self.api.reply_output}",
@@ -157,7 +174,7 @@ class JobProtocol:
         self.completed = True
         self.final = Finished(text=self.tracker.text, event_id=self.event_id,
                               space_id=self.api.space, model=self.model,
-                              duration=_num(duration))
+                              duration=_num(duration), reasoning=self.tracker.reasoning)
         events.append(self.final)
         return events
 

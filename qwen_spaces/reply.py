@@ -8,6 +8,9 @@ Cost stays linear in the reply: an ``append`` edit on the leaf the answer grows 
 delta itself, so it is queued as a piece instead of rebuilding the string; the tree is only
 brought up to date when some other edit touches it (rare: a new message, a replace).
 
+A ``pro_chatbot`` (Qwen3-Demo) has a second channel: its ``"tool"`` entries are the
+thinking, emitted as :class:`ReasoningDelta` with the same leaf bookkeeping.
+
 Exactness: with append-only streams (all chat Spaces) the deltas concatenate to the final
 text. Texts listed as placeholders in the catalog ("Thinking...") are never emitted. If the
 Space rewrites text already sent, the delta says how many characters it replaces.
@@ -19,9 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .diff import DiffError, apply_edit
-from .events import TextDelta
+from .events import ReasoningDelta, StreamEvent, TextDelta
 
-__all__ = ["ReplyTracker", "extract_reply"]
+__all__ = ["ReplyTracker", "extract_pro", "extract_reply"]
 
 SEPARATOR = "\n\n"
 Path = list[Any]
@@ -49,14 +52,49 @@ def extract_reply(value: Any, kind: str) -> tuple[str, Path | None]:
                 start -= 1
             for i in range(start, len(value)):
                 _leaves(value[i].get("content"), [i, "content"], leaves)
+    return _joined(leaves)
+
+
+def extract_pro(value: Any) -> tuple[tuple[str, Path | None], tuple[str, Path | None]]:
+    """modelscope_studio's pro chatbot: ((answer, leaf), (reasoning, leaf)).
+
+    The reply is the assistant messages after the last user message. A message's
+    ``content`` is a string (answer) or a list of entries: ``{"type": "text", "content": …}``
+    is answer, ``{"type": "tool", "content": …}`` is the thinking panel (reasoning); other
+    entry types (files, suggestions) are neither.
+    """
+    answer: list[tuple[str, Path | None]] = []
+    thought: list[tuple[str, Path | None]] = []
+    if isinstance(value, list):
+        start = len(value)
+        while start > 0 and isinstance(value[start - 1], dict) \
+                and value[start - 1].get("role") == "assistant":
+            start -= 1
+        for i in range(start, len(value)):
+            content = value[i].get("content")
+            if isinstance(content, str):
+                answer.append((content, [i, "content"]))
+            elif isinstance(content, list):
+                for j, entry in enumerate(content):
+                    if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
+                        continue
+                    kind = entry.get("type", "text")
+                    target = thought if kind == "tool" else answer if kind == "text" else None
+                    if target is not None:
+                        target.append((entry["content"], [i, "content", j, "content"]))
+    return _joined(answer), _joined(thought)
+
+
+def _joined(leaves: list[tuple[str, Path | None]]) -> tuple[str, Path | None]:
+    """The texts joined by a blank line, and the leaf appends extend (the last one, when it
+    has text or nothing has)."""
     texts = [t for t, _ in leaves if t]
-    text = SEPARATOR.join(texts)
     leaf = None
     if leaves:
         last_text, last_path = leaves[-1]
         if last_text or not texts:
             leaf = last_path
-    return text, leaf
+    return SEPARATOR.join(texts), leaf
 
 
 def _is_pair(x: Any) -> bool:
@@ -78,10 +116,11 @@ def _leaves(item: Any, path: Path, out: list[tuple[str, Path | None]]) -> None:
 
 
 class ReplyTracker:
-    """State of one job's answer output; feed it frames, get :class:`TextDelta` lists."""
+    """State of one job's answer output; feed it frames, get :class:`TextDelta` lists
+    (and :class:`ReasoningDelta` for a ``pro_chatbot``, whose thinking is apart)."""
 
-    __slots__ = ("_emitted", "_kind", "_leaf", "_pending", "_placeholders",
-                 "_value", "has_value")
+    __slots__ = ("_emitted", "_kind", "_leaf", "_pending", "_placeholders", "_remitted",
+                 "_rleaf", "_rpending", "_value", "has_value")
 
     def __init__(self, kind: str, placeholders: Sequence[str] = ()) -> None:
         self._kind = kind
@@ -90,6 +129,10 @@ class ReplyTracker:
         self._leaf: Path | None = None
         self._pending: list[str] = []
         self._emitted: list[str] = []
+        # The reasoning channel, the same three things (only a pro chatbot has one).
+        self._rleaf: Path | None = None
+        self._rpending: list[str] = []
+        self._remitted: list[str] = []
         self.has_value = False
 
     @property
@@ -99,31 +142,50 @@ class ReplyTracker:
             self._emitted[:] = ["".join(self._emitted)]
         return self._emitted[0] if self._emitted else ""
 
-    def full(self, value: Any) -> list[TextDelta]:
+    @property
+    def reasoning(self) -> str:
+        """The reasoning emitted so far."""
+        return "".join(self._remitted)
+
+    def full(self, value: Any) -> list[StreamEvent]:
         """A full output value (first frame, non-diff protocols, or the final frame)."""
         self._value = value
         self._pending.clear()
+        self._rpending.clear()
         self.has_value = True
         return self._resync()
 
-    def edits(self, edits: Sequence[Any]) -> list[TextDelta]:
+    def edits(self, edits: Sequence[Any]) -> list[StreamEvent]:
         """Diff edits for the answer output. Raises :class:`DiffError` if they do not fit."""
         fast: list[str] = []
+        rfast: list[str] = []
         touched = False
         for edit in edits:
-            if not touched and self._grows_leaf(edit):
-                fast.append(edit[2])
-                continue
             if not touched:
+                if self._grows_leaf(edit):
+                    fast.append(edit[2])
+                    continue
+                if self._rleaf is not None and self._grows(edit, self._rleaf):
+                    rfast.append(edit[2])
+                    continue
                 self._pending.extend(fast)
+                self._rpending.extend(rfast)
                 self._materialise()
                 touched = True
             self._value = apply_edit(self._value, edit)
         if touched:
             return self._resync()
+        out: list[StreamEvent] = []
+        if rfast:
+            self._rpending.extend(rfast)
+            piece = "".join(rfast)
+            self._remitted.append(piece)
+            out.append(ReasoningDelta(piece))
         self._pending.extend(fast)
         delta = "".join(fast)
-        return [self._emit(delta)] if delta else []
+        if delta:
+            out.append(self._emit(delta))
+        return out
 
     def append_only(self, edits: Any) -> str | None:
         """The hot path: if ``edits`` is exactly one append at the answer's growing leaf,
@@ -141,48 +203,71 @@ class ReplyTracker:
                 and self._leaf is not None and edit[1] == self._leaf
                 and type(edit[2]) is str)
 
-    def _materialise(self) -> None:
-        if self._pending:
-            assert self._leaf is not None  # appends are queued only at a known leaf
-            extra = "".join(self._pending)
-            if not self._leaf:
-                self._value = self._value + extra
-            else:
-                parent = self._value
-                for key in self._leaf[:-1]:
-                    parent = parent[key]
-                parent[self._leaf[-1]] = parent[self._leaf[-1]] + extra
-        self._pending.clear()
+    @staticmethod
+    def _grows(edit: Any, leaf: Path) -> bool:
+        return (type(edit) is list and len(edit) == 3 and edit[0] == "append"
+                and edit[1] == leaf and type(edit[2]) is str)
 
-    def _resync(self) -> list[TextDelta]:
+    def _materialise(self) -> None:
+        for leaf, pending in ((self._leaf, self._pending), (self._rleaf, self._rpending)):
+            if pending:
+                assert leaf is not None  # appends are queued only at a known leaf
+                extra = "".join(pending)
+                if not leaf:
+                    self._value = self._value + extra
+                else:
+                    parent = self._value
+                    for key in leaf[:-1]:
+                        parent = parent[key]
+                    parent[leaf[-1]] = parent[leaf[-1]] + extra
+                pending.clear()
+
+    def _resync(self) -> list[StreamEvent]:
         try:
-            text, self._leaf = extract_reply(self._value, self._kind)
+            if self._kind == "pro_chatbot":
+                (text, self._leaf), (thought, self._rleaf) = extract_pro(self._value)
+            else:
+                text, self._leaf = extract_reply(self._value, self._kind)
+                thought = ""
         except (TypeError, KeyError, IndexError, AttributeError) as exc:
             raise DiffError(f"answer output has an unexpected shape: {exc}") from exc
         if text.strip() in self._placeholders:
             text = ""
             self._leaf = None  # appends to a placeholder must be re-read, not streamed
-        sent = self._prefix_of(text)
-        if sent >= 0:  # what was emitted is a prefix of the new text: the usual case
-            self._emitted = [text[:sent]]
-            return [self._emit(text[sent:])] if sent < len(text) else []
-        old = self.text
-        common = _common_prefix(old, text)
-        self._emitted = [text]
-        return [TextDelta(text[common:], replaced=len(old) - common)]
-
-    def _prefix_of(self, text: str) -> int:
-        """Length of the emitted text if it is a prefix of ``text``, else -1 (no join)."""
-        pos = 0
-        for piece in self._emitted:
-            if not text.startswith(piece, pos):
-                return -1
-            pos += len(piece)
-        return pos
+        out: list[StreamEvent] = []
+        if thought or self._remitted:
+            change = _advance(self._remitted, thought)
+            if change is not None:
+                out.append(ReasoningDelta(*change))
+        change = _advance(self._emitted, text)
+        if change is not None:
+            out.append(TextDelta(*change))
+        return out
 
     def _emit(self, delta: str) -> TextDelta:
         self._emitted.append(delta)
         return TextDelta(delta)
+
+
+def _advance(emitted: list[str], text: str) -> tuple[str, int] | None:
+    """Bring ``emitted`` (pieces sent so far) to ``text``: the ``(delta, replaced)`` to send,
+    or None when nothing changed. Appending is the usual case; a rewrite replaces the
+    characters after the common prefix."""
+    pos = 0
+    for piece in emitted:
+        if not text.startswith(piece, pos):
+            break
+        pos += len(piece)
+    else:
+        emitted[:] = [text[:pos]]
+        if pos < len(text):
+            emitted.append(text[pos:])
+            return text[pos:], 0
+        return None
+    old = "".join(emitted)
+    common = _common_prefix(old, text)
+    emitted[:] = [text]
+    return text[common:], len(old) - common
 
 
 def _common_prefix(a: str, b: str) -> int:
