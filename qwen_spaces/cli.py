@@ -29,7 +29,14 @@ from .errors import (
     SpaceTimeoutError,
     SpaceUnavailableError,
 )
-from .events import Finished, ProcessStarted, QueuePosition, SpaceLog, TextDelta
+from .events import (
+    Finished,
+    ProcessStarted,
+    QueuePosition,
+    ReasoningDelta,
+    SpaceLog,
+    TextDelta,
+)
 from .status import describe
 from .transport import VERSION, Timeouts
 
@@ -74,7 +81,9 @@ Any other line, including one starting with another /word (the replicas' directi
 An empty line does nothing. Ctrl-C stops the answer being streamed: that question and its
 partial answer are dropped from the conversation. Ctrl-C at the prompt clears the line.
 A failed answer (quota, timeout, Space unavailable) prints one error line; the
-conversation is kept."""
+conversation is kept.
+Reasoning (qwen-3's thinking; --no-thinking turns it off) is written to stderr, dimmed on
+a terminal, before the answer; it is not kept in the conversation."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", "-m", default="qwen-2.5-max")
     chat.add_argument("--system", "-s", help="system prompt")
     chat.add_argument("--image", "-i", help="image path or URL (vision models)")
+    chat.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                      help="qwen-3: think before answering (default: the Space's, on); the "
+                      "thinking is shown dimmed, apart from the answer")
+    chat.add_argument("--thinking-budget", type=int, metavar="TOKENS",
+                      help="qwen-3: most tokens to think for (1000 to 38000)")
     _common(chat)
 
     inspect = sub.add_parser("inspect", help="show a Space's live API and whether it matches")
@@ -229,10 +243,13 @@ def _chat(client: SpaceClient, args: argparse.Namespace) -> int:
     model = resolve_model(args.model).spec.name
     system = [{"role": "system", "content": args.system}] if args.system else []
     images = [args.image] if args.image else []
+    options = {key: value for key, value in (("thinking", args.thinking),
+                                             ("thinking_budget", args.thinking_budget))
+               if value is not None}
     if args.prompt is not None:
-        _answer(client, args.model, [*system, _user(args.prompt, images)])
+        _answer(client, args.model, [*system, _user(args.prompt, images)], options)
         return 0
-    return _interactive(client, args.model, model, system, images)
+    return _interactive(client, args.model, model, system, images, options)
 
 
 def _user(text: str, images: list[str]) -> dict[str, Any]:
@@ -240,7 +257,8 @@ def _user(text: str, images: list[str]) -> dict[str, Any]:
 
 
 def _interactive(client: SpaceClient, model: str, name: str,
-                 system: list[dict[str, Any]], images: list[str]) -> int:
+                 system: list[dict[str, Any]], images: list[str],
+                 options: dict[str, Any]) -> int:
     """The conversation loop; see :data:`CHAT_HELP` for what the user can type."""
     if sys.stdin.isatty():
         try:
@@ -281,7 +299,7 @@ def _interactive(client: SpaceClient, model: str, name: str,
             line = line[1:]
         question = _user(line, images)
         try:
-            reply = _answer(client, model, [*system, *turns, question])
+            reply = _answer(client, model, [*system, *turns, question], options)
         except KeyboardInterrupt:
             sys.stderr.write("[stopped; this question and its partial answer are not kept]\n")
             continue
@@ -297,10 +315,12 @@ class _Answer:
     text: str = ""
     muted: bool = False  # set on Ctrl-C: nothing more is printed
     open_line: bool = False  # answer text printed, its line not ended yet
+    thinking: bool = False  # reasoning printed, its block not closed yet
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def _answer(client: SpaceClient, model: str, messages: list[dict[str, Any]]) -> str:
+def _answer(client: SpaceClient, model: str, messages: list[dict[str, Any]],
+            options: dict[str, Any] | None = None) -> str:
     """Stream one answer to stdout; return its text.
 
     The answer runs as one task on the client's background loop. Ctrl-C here cancels that
@@ -308,7 +328,8 @@ def _answer(client: SpaceClient, model: str, messages: list[dict[str, Any]]) -> 
     wait briefly for that so that nothing more is printed, then re-raise.
     """
     state = _Answer()
-    events = client.astream(model, messages)  # validates now: a ValueError is raised here
+    # Validates now: a ValueError (thinking on a Space without it, ...) is raised here.
+    events = client.astream(model, messages, **(options or {}))
     try:
         sync.run(_print_answer(events, state))
     except BaseException as exc:
@@ -328,7 +349,10 @@ async def _print_answer(events: AsyncGenerator[Any, None], state: _Answer) -> No
             async for event in stream:
                 if state.muted:
                     break
-                if isinstance(event, TextDelta):
+                if isinstance(event, ReasoningDelta):
+                    _thought(event.text, state)
+                elif isinstance(event, TextDelta):
+                    _end_thought(state)
                     if event.replaced:
                         sys.stdout.write("\b" * event.replaced)
                     state.text = state.text[:len(state.text) - event.replaced] + event.text
@@ -338,11 +362,32 @@ async def _print_answer(events: AsyncGenerator[Any, None], state: _Answer) -> No
                 elif isinstance(event, (QueuePosition, ProcessStarted, SpaceLog)):
                     _status(event)
                 elif isinstance(event, Finished):
+                    _end_thought(state)
                     sys.stdout.write("\n")
                     sys.stdout.flush()
                     state.open_line = False
     finally:
         state.done.set()
+
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+def _thought(text: str, state: _Answer) -> None:
+    """Reasoning goes to stderr (so stdout holds only the answer), dimmed on a terminal."""
+    dim = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    if not state.thinking:
+        state.thinking = True
+        sys.stderr.write(f"{DIM}[thinking]{RESET}\n" if dim else "[thinking]\n")
+    sys.stderr.write(f"{DIM}{text}{RESET}" if dim else text)
+    sys.stderr.flush()
+
+
+def _end_thought(state: _Answer) -> None:
+    if state.thinking:
+        state.thinking = False
+        sys.stderr.write("\n[end of thinking]\n\n")
+        sys.stderr.flush()
 
 
 def _status(event: Any) -> None:
