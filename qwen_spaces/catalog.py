@@ -23,9 +23,10 @@ modelscope_studio "pro" chatbot, whose ``"tool"`` entries are reasoning).
   sent as data, so the client keeps one Space session per conversation (see
   :mod:`qwen_spaces.sessions`) and flattens the history into the query when it has none.
 
-``layout`` records how much of an entry was seen on the real Space (``confirmed``) and how
-much was rebuilt from clients' recorded requests (``recorded``) or guessed from a sibling
-Space (``inferred``); ``../docs/spaces.md`` has the details.
+``layout`` records how an entry's ids and inputs are known: ``confirmed`` (the Space's own
+app source, rebuilt under its Gradio, gives the recorded ids), ``recorded`` (real requests
+that clients recorded; the source was not found) or ``inferred`` (guessed from a sibling
+Space). ``docs/spaces.md`` has the details per Space.
 """
 
 from __future__ import annotations
@@ -230,6 +231,7 @@ _ENTRIES: tuple[dict[str, Any], ...] = (
         "aliases": ("qwen-2-5-max", "qwen-qwen2-5-max", "qwen2.5-max", "qwen/qwen2.5-max-demo"),
         "context_window": 32768,
         "num_output": 8192,
+        "layout": "recorded",
         "description": "Qwen2.5-Max (API model) demo (Gradio 5).",
     },
     {
@@ -249,6 +251,7 @@ _ENTRIES: tuple[dict[str, Any], ...] = (
         "aliases": ("qwen-qvq-72b-preview", "qvq-72b-preview", "qwen/qvq-72b-preview", "qvq"),
         "context_window": 32768,
         "num_output": 8192,
+        "layout": "recorded",
         "description": "QVQ-72B-preview visual reasoning: one image (or none) plus a question.",
     },
     {

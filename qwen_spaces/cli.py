@@ -189,12 +189,17 @@ def _endpoint(args: argparse.Namespace) -> Iterator[SpaceClient]:
 
 
 def _models() -> int:
-    print(f"{'model':<14} {'space':<26} {'vision':<7} {'history':<8} aliases")
+    """One line per Space: what it takes, how sure the catalog is of its layout, aliases."""
+    print(f"{'model':<15} {'space':<26} {'takes':<32} {'layout':<10} aliases")
     for spec in CATALOG.values():
+        takes = [name for name, has in (
+            ("history", spec.supports_history or spec.turn == "session"),
+            ("system", spec.supports_system), ("tools", spec.tool_calling),
+            ("images", spec.vision), ("thinking", spec.thinking)) if has]
         aliases = ", ".join(spec.aliases)
         variants = f" (variants: {', '.join(spec.variants)})" if spec.variants else ""
-        print(f"{spec.name:<14} {spec.space_id:<26} {'yes' if spec.vision else 'no':<7} "
-              f"{'yes' if spec.supports_history else 'no':<8} {aliases}{variants}")
+        print(f"{spec.name:<15} {spec.space_id:<26} {','.join(takes) or '-':<32} "
+              f"{spec.layout:<10} {aliases}{variants}")
     return 0
 
 

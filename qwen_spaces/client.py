@@ -312,14 +312,7 @@ class SpaceClient:
             return
 
     # -- the job, with retries ----------------------------------------------------------
-    def _stream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
-        spec = job.choice.spec
-        events = self._attempts(job)
-        if spec.think_tags or spec.answer_end:
-            events = shape_reply(events, think_tags=spec.think_tags, answer_end=spec.answer_end)
-        return events
-
-    async def _attempts(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
+    async def _stream_job(self, job: ChatJob) -> AsyncGenerator[StreamEvent, None]:
         spec = job.choice.spec
         # Remote images are the caller's input: fetched once, before (not inside) retries.
         images = [await self._fetch_image(img, spec) for img in job.chat.images]
@@ -344,6 +337,9 @@ class SpaceClient:
                                           step_inputs(api.prelude, chat, api))
                 run = self._run_once(api, data, job, session_hash=session_hash,
                                      expect_users=expect)
+                if spec.think_tags or spec.answer_end:  # what the caller sees, all along
+                    run = shape_reply(run, think_tags=spec.think_tags,
+                                      answer_end=spec.answer_end)
                 async with aclosing(run) as events:
                     async for event in events:
                         kind = type(event)

@@ -32,8 +32,12 @@ async def test_models_lists_the_catalog() -> None:
     code, out, _ = await cli("models")
     assert code == 0
     for name in ("qwen-2-72b", "qwen-2.5", "qwen-2.5-max", "qvq-72b", "qwen-qvq-72b-preview",
-                 "0.5B"):
+                 "0.5B", "qwen-3", "qwen3-0.6b", "qwen-2.5-1m", "qwen-2.5-coder"):
         assert name in out
+    rows = {line.split()[0]: line.split()[2:4] for line in out.splitlines()[1:]}
+    assert rows["qwen-3"] == ["history,system,tools,thinking", "recorded"]
+    assert rows["qvq-72b"] == ["images", "recorded"]
+    assert rows["qwen-2.5-coder"] == ["history,system,tools", "inferred"]
 
 
 async def test_chat_streams_with_system_and_image(replicas: ReplicaSet, tmp_path: Path) -> None:
