@@ -118,6 +118,23 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", "-m", action="append")
     sub.add_parser("serve", help="serve local replicas of every Space (needs [replica])",
                    add_help=False)
+
+    from .openai_api.runner import DESCRIPTION, EPILOG, add_arguments
+
+    api = sub.add_parser("api", help="serve every Space as an OpenAI-compatible API",
+                         description=DESCRIPTION, epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(api)
+    api.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                     help="seconds allowed for connecting to a Space, for each request and "
+                          "for each silence on its stream (default 60)")
+    api.add_argument("--token", help=TOKEN_HELP)
+    api.add_argument("--proxy", metavar="URL",
+                     help="HTTP proxy for the requests to the Spaces (default: HTTPS_PROXY / "
+                          "HTTP_PROXY, minus NO_PROXY)")
+    api.add_argument("--replica", action="store_true",
+                     help="start local replicas of the Spaces and serve those instead (needs "
+                          "[replica]; for trying clients offline)")
     return parser
 
 
@@ -147,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _models()
         if args.command == "demo":
             return _demo(args.model)
+        if args.command == "api":
+            return _api(args)
         with _endpoint(args) as client:
             if args.command == "inspect":
                 return _inspect(client, args)
@@ -186,6 +205,24 @@ def _endpoint(args: argparse.Namespace) -> Iterator[SpaceClient]:
         return
     base = {model: args.base_url} if args.base_url else None
     yield SpaceClient(base_urls=base, **options)
+
+
+def _api(args: argparse.Namespace) -> int:
+    """``qwen-spaces api``: the OpenAI-compatible endpoint (see qwen_spaces.openai_api)."""
+    from .openai_api.runner import serve
+
+    options: dict[str, Any] = {
+        "timeouts": Timeouts.from_timeout(args.timeout, queue=args.queue_timeout),
+        "hf_token": args.token, "proxy": args.proxy}
+    if not args.replica:
+        return serve(args, SpaceClient(**options))
+    _need("--replica", "replica")
+    from .replica import ReplicaSet
+
+    with ReplicaSet() as replicas:
+        urls = {name: replicas.url(name) for name in replicas.models}
+        sys.stderr.write(f"[serving local replicas of {', '.join(urls)}]\n")
+        return serve(args, SpaceClient(base_urls=urls, **options))
 
 
 def _models() -> int:
