@@ -137,13 +137,14 @@ async def _access_log(request: web.Request, handler: Handler) -> web.StreamRespo
     loop = asyncio.get_running_loop()
     started = loop.time()
     access: dict[str, Any] = {}
-    request[ACCESS] = access
+    token = ACCESS.set(access)
     status = 499  # cancelled by the host (handler_cancellation) before an answer
     try:
         response = await handler(request)
         status = response.status
         return response
     finally:
+        ACCESS.reset(token)
         _log_access(request, access, status, loop.time() - started)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..events import Finished, StreamEvent
+from ..events import Finished, SpaceLog, StreamEvent
 from .encoding import ChunkEncoder, comment, completion
 from .errors import ACCESS, ApiError
 from .jobs import STATUS, ClientGone, Feed, ShuttingDown, new_ids, status_text
@@ -60,7 +60,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     from .app import STATE
 
     state = request.app[STATE]
-    access: dict[str, Any] = request.get(ACCESS, {})
+    access: dict[str, Any] = ACCESS.get() or {}
     if state.closing:
         raise _SHUTDOWN
     body = await read_json(request, state.settings.max_body)
@@ -111,7 +111,7 @@ async def _streamed(request: web.Request, state: ServerState, call: CompletionRe
     settings = state.settings
     async with Feed(state, request, job, call) as feed:
         # Hold the headers until the first output or an error, for up to ``hold`` seconds.
-        status: StreamEvent | None = None
+        held: list[StreamEvent] = []  # status meanwhile: logs all, the rest the latest
         event: StreamEvent | None = None
         hold_until = loop.time() + settings.hold
         try:
@@ -119,10 +119,12 @@ async def _streamed(request: web.Request, state: ServerState, call: CompletionRe
                 got = await feed.next(hold_until)
                 if got is None:
                     break
-                if isinstance(got, STATUS):
-                    status = got
-                else:
+                if not isinstance(got, STATUS):
                     event = got
+                    continue
+                if held and type(held[-1]) is type(got) and not isinstance(got, SpaceLog):
+                    held.pop()
+                held.append(got)
         except ClientGone:
             return _gone(access, feed)
         except ShuttingDown:
@@ -130,7 +132,7 @@ async def _streamed(request: web.Request, state: ServerState, call: CompletionRe
         response = web.StreamResponse(headers=_STREAM_HEADERS)
         try:
             await response.prepare(request)
-            opening = encoder.head() + (comment(status_text(status)) if status else b"")
+            opening = encoder.head() + b"".join(comment(status_text(e)) for e in held)
             await response.write(opening)
             last_write = loop.time()
             while True:

@@ -23,8 +23,9 @@ key ``invalid_tool_calls``. A rewrite of text already sent (``TextDelta.replaced
 be expressed in a stream: the new text is appended, and the non-streamed answer is exact.
 
 Under ``json_schema`` the schema is a tool (see :mod:`~qwen_spaces.openai_api.requests`):
-its call's arguments are the content, streamed as they come; answer text around it is
-dropped, and given as content only when the reply has no call to it.
+its call's arguments are the content, streamed as they come; answer text around calls is
+dropped, and given as content only when the reply has no call at all (then it is what the
+model wrote instead, which the SDK's ``parse`` reports as invalid JSON).
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ def completion(final: Finished, *, id: str, created: int, model: str,
     content: str | None = final.text
     if answer is not None:
         content = _arguments(answer)
-    elif calls and not final.text:
-        content = None
+    elif calls and (not final.text or schema_tool is not None):
+        content = None  # under json_schema, content is only ever the JSON
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     if calls:
         message["tool_calls"] = [
@@ -166,13 +167,13 @@ class ChunkEncoder:
     def finish(self, final: Finished) -> bytes:
         """The finish chunk, the usage chunk if asked for, and ``[DONE]``."""
         out = b""
-        if self._held and self._schema_index is None:  # no answer through the schema
+        calls = [c for c in final.tool_calls if c.name != self.schema_tool]
+        if self._held and self._schema_index is None and not calls:  # no call at all
             text = "".join(self._held)
             self.text_chars += len(text)
             out += self._chunk({"content": text})
         if final.invalid_tool_calls:
             out += self._chunk({"invalid_tool_calls": _invalid(final.invalid_tool_calls)})
-        calls = [c for c in final.tool_calls if c.name != self.schema_tool]
         reason = finish_reason(final, calls)
         out += (f'{self._prefix}{{}},"logprobs":null,"finish_reason":"{reason}"}}]'
                 f'{self._usage_key}}}\n\n').encode()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -47,8 +48,10 @@ __all__ = ["ACCESS", "ENDPOINTS", "ApiError", "error_middleware", "from_exceptio
 
 logger = logging.getLogger("qwen_spaces.api")
 
-#: The request key of the access log's fields (model, stream, queue wait, text length, ...).
-ACCESS = "qwen_spaces.api.access"
+#: The access log's fields for the request being handled (model, stream, queue wait, text
+#: length, ...): set by the access-log middleware, filled in by the handler and the errors.
+ACCESS: ContextVar[dict[str, Any] | None] = ContextVar("qwen_spaces_api_access",
+                                                      default=None)
 
 #: What this server serves, for 404 and 405 messages.
 ENDPOINTS = ("POST /v1/chat/completions", "GET /v1/models", "GET /v1/models/{model}",
@@ -162,7 +165,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         err = _from_http(exc, request)
     except Exception as exc:  # a bug: logged with its traceback, shown as a 500
         err = from_exception(exc, max_retries=0)
-    access = request.get(ACCESS)
-    if isinstance(access, dict):
+    access = ACCESS.get()
+    if access is not None:
         access["error"] = err.code or err.type
     return err.response()
