@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -66,3 +67,29 @@ def test_two_setup_commands_and_ci_runs_the_test_one() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     install, run = commands[1].split(" && ")
     assert run in ci and install.replace("pip install", "pip install -q") in ci
+
+
+def test_openai_client_examples_run_as_written(replicas: ReplicaSet) -> None:
+    """The command block names the default address; the curl and openai-python blocks run
+    as written against a real ``qwen-spaces api``, through ``OPENAI_BASE_URL``."""
+    from tests.openai_server import ApiServer
+
+    body = README.split("## Use it from any OpenAI client\n", 1)[1].split("\n## ", 1)[0]
+    command, curl = re.findall(r"```bash\n(.*?)```", body, re.S)
+    assert command.startswith("qwen-spaces api ") and \
+        "OPENAI_BASE_URL=http://127.0.0.1:8000/v1" in command
+    (code,) = python_blocks("Use it from any OpenAI client")
+    with ApiServer(replicas) as server:
+        env = {**_env(), "OPENAI_BASE_URL": server.base_url,
+               "OPENAI_API_KEY": server.api_key or ""}
+        done = subprocess.run(["bash", "-c", curl], capture_output=True, text=True,
+                              timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        reply = json.loads(done.stdout)
+        assert reply["choices"][0]["message"]["content"].startswith(
+            "[local replica of Qwen/Qwen2.5-Max-Demo")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("[local replica of Qwen/Qwen2.5-Max-Demo")
+        assert done.stdout.rstrip().endswith("query: Name three colours.")
