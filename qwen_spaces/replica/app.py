@@ -185,6 +185,10 @@ def _layout(spec: SpaceSpec) -> Builder:
     if spec.turn == "session":
         # Qwen3-Demo: its layout module (``qwen3.py``) is dispatched here.
         raise NotImplementedError(f"no replica layout for {spec.name} (turn 'session') yet")
+    if spec.turn == "two_step":
+        from .qwen25_1m import build_qwen25_1m
+
+        return build_qwen25_1m
     if spec.history_item == "ms_legacy":
         from .qwen25 import build_qwen25
 
