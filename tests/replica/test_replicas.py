@@ -119,15 +119,22 @@ async def test_reply_reflects_what_the_space_received(any_replicas: ReplicaSet,
 
 async def test_qwen25_items_are_text_dicts_on_gradio4(legacy_replicas: ReplicaSet,
                                                       wire_for: Any) -> None:
-    """Like the real Qwen2.5 Space (Gradio 4): history items may be ``{"text", "files"}``
-    dicts, plain strings or null, and every chatbot item it sends back is such a dict, so
-    the streamed diffs append to ``[i, 1, "text"]``. Other Gradio 4 Spaces keep strings."""
+    """Like the real Qwen2.5 Space (Gradio 4, modelscope_studio's ``mgr.Chatbot``): history
+    items may be dicts, plain strings or null, and every item it sends back is a full
+    ``MultimodalMessage`` dict (``files`` stays ``[]`` where a dict brought it, else null),
+    so the streamed diffs append to ``[i, 1, "text"]``. Other Gradio 4 Spaces keep strings."""
 
-    def item(text: str) -> dict[str, Any]:
-        return {"text": text, "files": []}
+    def item(text: str, files: list[Any] | None = None) -> dict[str, Any]:
+        return {"id": None, "elem_id": None, "elem_classes": None, "name": None, "text": text,
+                "flushing": None, "avatar": "", "files": files}
+
+    def echoed(sent: Any) -> Any:
+        if isinstance(sent, dict):
+            return item(sent["text"], sent["files"])
+        return None if sent is None else item(sent)
 
     wire = await wire_for(legacy_replicas, "qwen-2.5")
-    mixed = [[item("q1"), None], ["q2", item("a2")], [None, "a3"]]
+    mixed = [[{"text": "q1", "files": []}, None], ["q2", item("a2", [])], [None, "a3"]]
     histories = [wire.history([("q1", "a1"), ("q2", "a2")], text_dict=True),
                  wire.history([("q1", "a1"), ("q2", "a2")]), mixed]
     for history, turns in zip(histories, (2, 2, 3), strict=True):
@@ -135,8 +142,7 @@ async def test_qwen25_items_are_text_dicts_on_gradio4(legacy_replicas: ReplicaSe
         reply = wire.reply(event)
         assert fields(reply)["history_turns"] == str(turns)
         chat = event.completed["output"]["data"][1]
-        earlier = [[None if x is None else item(x["text"] if isinstance(x, dict) else x)
-                    for x in pair] for pair in history]
+        earlier = [[echoed(x) for x in pair] for pair in history]
         assert chat == [*earlier, [item("hi"), item(reply)]]
         first, *diffs = chat_frames(event)
         assert first[-1] == [item("hi"), item("[local")]
