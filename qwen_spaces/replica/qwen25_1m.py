@@ -174,7 +174,7 @@ def build_qwen25_1m(spec: SpaceSpec, options: LaunchOptions, stats: ReplicaStats
                 message = gr.MultimodalTextbox(label="Input")  # 5
             clear = gr.Button("Clear history", scale=0)  # 6, form 7
         state = gr.State(None)  # 8
-        count = gr.State(0)  # 9
+        count = gr.State(0)  # 9, the second state: the recorded requests send 0
         expect_id(message, spec.trigger_id)
 
         clear.click(lambda: ([], dict(EMPTY_INPUT)), None, [chatbot, message], queue=False,
