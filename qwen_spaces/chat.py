@@ -11,8 +11,9 @@ Mapping rules:
 * consecutive turns of the same role are merged (texts joined by a blank line);
 * the last turn must be a user turn: it becomes the query; the earlier user/assistant turns
   go into the history input, in the server's format;
-* a Space without a history (or system) input gets a flattened transcript instead, as
-  ``System: …`` / ``User: …`` / ``Assistant: …`` paragraphs ending with the question;
+* a Space without a history (or system) input gets that part as a flattened transcript
+  instead, as ``System: …`` / ``User: …`` / ``Assistant: …`` paragraphs ending with the
+  question (Qwen2.5-1M keeps its history input and gets only the system paragraph);
 * tools (see :mod:`qwen_spaces.tools`): the tools block is appended to the system text (the
   catalog default when the caller has none, as Qwen's template does); an assistant turn's
   calls become ``<tool_call>`` blocks after its text; each run of tool results becomes one
@@ -205,9 +206,11 @@ def prepare_chat(
 
     flatten_history = history and not spec.supports_history and spec.turn != "session"
     flatten_system = system and not spec.supports_system and (systems or system_prompt)
-    if flatten_history or flatten_system:
-        query = flatten(history, query, system if flatten_system else None)
-        history = ()
+    if flatten_history or flatten_system:  # only what the Space cannot take as data
+        query = flatten(history if flatten_history else (), query,
+                        system if flatten_system else None)
+        if flatten_history:
+            history = ()
     if not spec.supports_system:
         system = None
     return PreparedChat(query, history, system, images, choice.variant,  # type: ignore[arg-type]

@@ -32,9 +32,11 @@ PINS: tuple[str, ...] = (
     "pandas<2.3",
     "aiohttp>=3.9,<4",
     "pillow>=10",
+    "modelscope_studio==0.5.2",
 )
 STAMP_NAME = "qwen-spaces-pins.json"
-CHECK = "import gradio, aiohttp, PIL; assert gradio.__version__ == '4.44.1', gradio.__version__"
+CHECK = ("import gradio, aiohttp, PIL, modelscope_studio; "
+         "assert gradio.__version__ == '4.44.1', gradio.__version__")
 
 
 def _python_in(venv: Path) -> Path:

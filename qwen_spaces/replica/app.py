@@ -1,10 +1,13 @@
-"""One builder that turns any catalog :class:`SpaceSpec` into a real Gradio Blocks app.
+"""Turn a catalog :class:`SpaceSpec` into a real Gradio Blocks app.
 
 The app reproduces the Space's public API, not its looks: the endpoint name, the dependency
 id (``fn_index``), the trigger component id, the inputs in the spec's order and the outputs.
 Gradio numbers components (layout blocks included) in creation order and dependencies in
-registration order, so the builder pads with hidden components and helper listeners until
-the ids land where the spec says, on Gradio 4.44.1 and 6 alike.
+registration order. :func:`build_app` picks the builder in one place (:func:`_layout`):
+Spaces whose own layout is known get a module that rebuilds it block by block
+(:mod:`.qwen25`: Qwen2.5 and Coder; :mod:`.qwen25_1m`: Qwen2.5-1M's two-step turn); the
+rest get the generic builder here, which pads with hidden components and helper listeners
+until the ids land where the spec says, on Gradio 4.44.1 and 6 alike.
 """
 
 import hashlib
@@ -19,11 +22,12 @@ from gradio.context import Context
 
 from qwen_spaces.catalog import SpaceSpec
 
-from .compat import MAJOR, chatbot_class, chatbot_kwargs, hidden_listener_kwargs
+from .compat import MAJOR, chatbot_kwargs, hidden_listener_kwargs
 from .responder import Received, reply_stream
 from .stats import ReplicaStats, header_summary
 
-__all__ = ["LaunchOptions", "build_app", "describe_image", "history_turns", "raw_history"]
+__all__ = ["LaunchOptions", "build_app", "describe_image", "expect_id", "expect_listener",
+           "history_turns", "raw_history"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,9 @@ def history_turns(history: list[Any] | None) -> int:
 
 def raw_history(history: Any) -> Any:
     """The history value as the handler got it, made JSON-safe for ``/replica/stats``:
-    tuples (Gradio 4; Qwen2.5's text-dict items arrive as plain strings after preprocessing)
-    or messages with text parts (Gradio 6). Pydantic models become their dicts."""
+    tuples (Gradio 4; ``mgr.Chatbot`` items arrive as ``MultimodalMessage`` models and are
+    recorded as their full dicts) or messages with text parts (Gradio 6). Pydantic models
+    become their dicts."""
 
     def plain(value: Any) -> Any:
         dump = getattr(value, "model_dump", None)
@@ -92,6 +97,18 @@ def _pad_to(next_id: int) -> None:
         gr.Markdown(visible=False)
     if Context.id != next_id:
         raise RuntimeError(f"component ids already past {next_id} (at {Context.id})")
+
+
+def expect_id(block: Any, wanted: int | None) -> None:
+    """Fail the build when Gradio gave ``block`` another id than the real Space's."""
+    if block._id != wanted:
+        raise RuntimeError(f"{type(block).__name__} got id {block._id}, the Space has {wanted}")
+
+
+def expect_listener(demo: gr.Blocks, wanted: int) -> None:
+    """Fail the build when the next listener would not get dependency id ``wanted``."""
+    if len(demo.fns) != wanted:
+        raise RuntimeError(f"the next listener gets id {len(demo.fns)}, the Space has {wanted}")
 
 
 def _make_handler(spec: SpaceSpec, options: LaunchOptions, stats: ReplicaStats,
@@ -160,30 +177,55 @@ def _keep(*values: Any) -> Any:
     return gr.update()
 
 
+Builder = Callable[[SpaceSpec, LaunchOptions, ReplicaStats], gr.Blocks]
+
+
+def _layout(spec: SpaceSpec) -> Builder:
+    """The one place that picks a Space's builder (layout modules import this module)."""
+    if spec.turn == "session":
+        # Qwen3-Demo: its layout module (``qwen3.py``) is dispatched here.
+        raise NotImplementedError(f"no replica layout for {spec.name} (turn 'session') yet")
+    if spec.turn == "two_step":
+        from .qwen25_1m import build_qwen25_1m
+
+        return build_qwen25_1m
+    if spec.history_item == "ms_legacy":
+        from .qwen25 import build_qwen25
+
+        return build_qwen25
+    return _build_generic
+
+
 def build_app(spec: SpaceSpec, options: LaunchOptions | None = None,
               stats: ReplicaStats | None = None) -> gr.Blocks:
     """Build the replica of ``spec``. Resets Gradio's id counter: ids start at 0 per app."""
     options = options or LaunchOptions()
     stats = stats or ReplicaStats()
     Context.id = 0
-    # The size-picking Space (Qwen2.5) hides its system editor, like the real one.
-    show_system = not spec.variants
+    demo: Any = _layout(spec)(spec, options, stats)
+    demo.queue(max_size=options.max_size, api_open=spec.api_open)
+    demo.replica_stats = stats
+    return cast(gr.Blocks, demo)
+
+
+def _build_generic(spec: SpaceSpec, options: LaunchOptions, stats: ReplicaStats) -> gr.Blocks:
+    """Any single-listener Space: the endpoint padded to the spec's ids."""
     comp: dict[str, Any] = {}
     with gr.Blocks(title=f"{spec.space_id} (local replica)") as demo:
         gr.Markdown(f"## {spec.space_id} - local replica, not a real model")
         if "system" in spec.inputs:
             with gr.Row():
                 comp["system_editor"] = gr.Textbox(
-                    value=spec.default_system, label="System", visible=show_system, scale=3)
-                gr.Button("Set system prompt and clear history", visible=show_system)
+                    value=spec.default_system, label="System", scale=3)
+                gr.Button("Set system prompt and clear history")
             comp["system"] = gr.Textbox(value=spec.default_system, visible=False)
         if spec.variants:
             with gr.Row():
                 comp["variant"] = gr.Radio(choices=list(spec.variants),
                                            value=spec.default_variant, label="Model size")
         if "history" in spec.inputs:
-            comp["history"] = chatbot_class(spec.history_item)(
-                label=spec.space_id, **chatbot_kwargs(spec.history_format))
+            comp["history"] = gr.Chatbot(label=spec.space_id,
+                                         **chatbot_kwargs(spec.history_format))
         if "image" in spec.inputs:
             comp["image"] = gr.Image(type="filepath", label="Image")
         comp["query"] = gr.Textbox(label="Input")
@@ -197,8 +239,7 @@ def build_app(spec: SpaceSpec, options: LaunchOptions | None = None,
         if "state" in spec.outputs:
             comp["state"] = gr.State()
 
-        # Listeners registered before the endpoint push it to dependency id ``fn_index``
-        # (Qwen2.5: three size-radio ``.change`` handlers).
+        # Listeners registered before the endpoint push it to dependency id ``fn_index``.
         variant = comp.get("variant")
         helper_event = variant.change if variant is not None else submit.click
         for _ in range(spec.fn_index):
@@ -219,6 +260,4 @@ def build_app(spec: SpaceSpec, options: LaunchOptions | None = None,
         if clear is not None:
             clear.click(lambda: ([], ""), None, [comp["history"], comp["query"]],
                         queue=False, **hidden_listener_kwargs())
-    demo.queue(max_size=options.max_size, api_open=spec.api_open)
-    demo.replica_stats = stats
     return cast(gr.Blocks, demo)

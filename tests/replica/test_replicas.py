@@ -22,7 +22,10 @@ from qwen_spaces.catalog import CATALOG
 from qwen_spaces.replica.process import REPO_ROOT, ReplicaSet, local_get
 
 ROLE_TYPES = {"query": "textbox", "history": "chatbot", "system": "textbox",
-              "variant": "radio", "image": "image"}
+              "variant": "radio", "image": "image", "state": "state"}
+#: modelscope_studio 0.5's legacy chatbot stands where the stock one would (Gradio 4.44.1);
+#: test_modelscope_legacy.py pins the exact types per generation.
+LEGACY_TYPES = {"modelscopechatbot": "chatbot"}
 OUTPUT_TYPES = {"textbox": "textbox", "chatbot": "chatbot", "system": "textbox",
                 "text": "textbox", "state": "state"}
 QUOTA = "You have exceeded your ZeroGPU quota (60s requested vs. 12s left). Try again in 0:10:00."
@@ -55,7 +58,8 @@ async def test_config_matches_catalog(any_replicas: ReplicaSet, wire_for: Any, n
     assert config["version"].startswith("6." if any_replicas.generation == "6" else "4.44.1")
     assert config["show_error"] is False
     dep = wire.dependency()
-    types = {c["id"]: c["type"] for c in config["components"]}
+    raw_types = {c["id"]: c["type"] for c in config["components"]}
+    types = {i: LEGACY_TYPES.get(t, t) for i, t in raw_types.items()}
     assert dep["id"] == spec.fn_index
     if spec.trigger_id is not None:
         assert dep["targets"][0][0] == spec.trigger_id
@@ -63,8 +67,9 @@ async def test_config_matches_catalog(any_replicas: ReplicaSet, wire_for: Any, n
     assert [types[i] for i in dep["outputs"]] == [OUTPUT_TYPES[r] for r in spec.outputs]
     assert dep["types"]["generator"] is True
     props = {c["id"]: c["props"] for c in config["components"]}
-    if "history" in spec.inputs and wire.major < 6:
-        assert props[dep["inputs"][spec.inputs.index("history")]]["type"] == "tuples"
+    history = dep["inputs"][spec.inputs.index("history")] if "history" in spec.inputs else None
+    if history is not None and wire.major < 6 and raw_types[history] == "chatbot":
+        assert props[history]["type"] == "tuples"
     if spec.variants:
         radio = props[dep["inputs"][spec.inputs.index("variant")]]
         assert [c[0] for c in radio["choices"]] == list(spec.variants)
@@ -114,15 +119,22 @@ async def test_reply_reflects_what_the_space_received(any_replicas: ReplicaSet,
 
 async def test_qwen25_items_are_text_dicts_on_gradio4(legacy_replicas: ReplicaSet,
                                                       wire_for: Any) -> None:
-    """Like the real Qwen2.5 Space (Gradio 4): history items may be ``{"text", "files"}``
-    dicts, plain strings or null, and every chatbot item it sends back is such a dict, so
-    the streamed diffs append to ``[i, 1, "text"]``. Other Gradio 4 Spaces keep strings."""
+    """Like the real Qwen2.5 Space (Gradio 4, modelscope_studio's ``mgr.Chatbot``): history
+    items may be dicts, plain strings or null, and every item it sends back is a full
+    ``MultimodalMessage`` dict (``files`` stays ``[]`` where a dict brought it, else null),
+    so the streamed diffs append to ``[i, 1, "text"]``. Other Gradio 4 Spaces keep strings."""
 
-    def item(text: str) -> dict[str, Any]:
-        return {"text": text, "files": []}
+    def item(text: str, files: list[Any] | None = None) -> dict[str, Any]:
+        return {"id": None, "elem_id": None, "elem_classes": None, "name": None, "text": text,
+                "flushing": None, "avatar": "", "files": files}
+
+    def echoed(sent: Any) -> Any:
+        if isinstance(sent, dict):
+            return item(sent["text"], sent["files"])
+        return None if sent is None else item(sent)
 
     wire = await wire_for(legacy_replicas, "qwen-2.5")
-    mixed = [[item("q1"), None], ["q2", item("a2")], [None, "a3"]]
+    mixed = [[{"text": "q1", "files": []}, None], ["q2", item("a2", [])], [None, "a3"]]
     histories = [wire.history([("q1", "a1"), ("q2", "a2")], text_dict=True),
                  wire.history([("q1", "a1"), ("q2", "a2")]), mixed]
     for history, turns in zip(histories, (2, 2, 3), strict=True):
@@ -130,8 +142,7 @@ async def test_qwen25_items_are_text_dicts_on_gradio4(legacy_replicas: ReplicaSe
         reply = wire.reply(event)
         assert fields(reply)["history_turns"] == str(turns)
         chat = event.completed["output"]["data"][1]
-        earlier = [[None if x is None else item(x["text"] if isinstance(x, dict) else x)
-                    for x in pair] for pair in history]
+        earlier = [[echoed(x) for x in pair] for pair in history]
         assert chat == [*earlier, [item("hi"), item(reply)]]
         first, *diffs = chat_frames(event)
         assert first[-1] == [item("hi"), item("[local")]

@@ -172,3 +172,11 @@ def test_the_session_book_forgets_idle_and_surplus_sessions() -> None:
     assert len(book) == 2 and book.take(key, (("user", "0"),)) is None  # the oldest went
     time.sleep(0.06)
     assert book.take(key, (("user", "2"),)) is None  # idle past the ttl
+
+
+def test_a_space_with_history_but_no_system_input_gets_only_the_system_flattened() -> None:
+    chat = prepare_chat(resolve_model("qwen-2.5-1m"), [
+        {"role": "system", "content": "Be exact."}, {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2"}])
+    assert chat.query == "System: Be exact.\n\nUser: q2"
+    assert chat.history == (("user", "q1"), ("assistant", "a1")) and chat.system is None
