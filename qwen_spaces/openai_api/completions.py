@@ -60,7 +60,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     from .app import STATE
 
     state = request.app[STATE]
-    access: dict[str, Any] = ACCESS.get() or {}
+    found = ACCESS.get()
+    access: dict[str, Any] = found if found is not None else {}
     if state.closing:
         raise _SHUTDOWN
     body = await read_json(request, state.settings.max_body)
