@@ -212,6 +212,64 @@ class LlamaIndex(Contender):
             yield len(response.delta or "")
 
 
+class OpenAIEndpoint(Contender):
+    """``qwen-spaces api`` (its own process, pointed at the target) streamed through the
+    official openai SDK, as any OpenAI client would. :meth:`server_cpu` reads the endpoint
+    process's CPU time (all threads, ns resolution) from ``/proc``, so the harness can
+    report it per run beside this client process's own."""
+
+    name = "openai-endpoint"
+    title = "qwen-spaces api, streamed through the openai SDK"
+
+    async def start(self) -> None:
+        import asyncio
+        import os
+        import sys
+
+        from openai import AsyncOpenAI
+
+        env = {**os.environ, "QWEN_SPACES_BASE_URLS": f"{self.target.model}={self.target.url}",
+               "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+        env.pop("QWEN_SPACES_API_KEY", None)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "qwen_spaces.cli", "api", "--port", "0", "--token", "",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
+        assert self.proc.stdout is not None
+        line = (await self.proc.stdout.readline()).decode()
+        if not line.startswith("serving http://"):
+            self.proc.kill()
+            raise RuntimeError(f"qwen-spaces api did not start (said {line!r})")
+        self.client = AsyncOpenAI(base_url=line.split()[1], api_key="none", max_retries=0)
+
+    async def close(self) -> None:
+        await self.client.close()
+        self.proc.terminate()
+        await self.proc.wait()
+
+    def server_cpu(self) -> float:
+        """Seconds of CPU the endpoint process has used (the sum over its threads)."""
+        import os
+
+        total = 0
+        task_dir = f"/proc/{self.proc.pid}/task"
+        for task in os.listdir(task_dir):
+            try:
+                with open(f"{task_dir}/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue  # a thread that ended meanwhile
+        return total / 1e9
+
+    async def stream(self) -> AsyncIterator[int]:
+        stream = await self.client.chat.completions.create(
+            model=self.target.model, stream=True,
+            messages=[{"role": "user", "content": self.target.prompt}])
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices:
+                    yield len(chunk.choices[0].delta.content or "")
+
+
 class GradioClient(Contender):
     """The official ``gradio_client``: ``Client(url).submit(...)``, iterated (sync)."""
 
@@ -264,4 +322,4 @@ class G4F(Contender):
 
 CONTENDERS: dict[str, type[Contender]] = {
     c.name: c for c in (RawLimit, Transport, TransportTools, LangChain, LangChainTools,
-                        LlamaIndex, GradioClient, G4F)}
+                        LlamaIndex, OpenAIEndpoint, GradioClient, G4F)}

@@ -130,6 +130,7 @@ def run_stream(r: Runner) -> dict[str, Any]:
         "langchain": dict(contender="langchain"),
         "langchain+tools": dict(contender="langchain+tools"),
         "llamaindex": dict(contender="llamaindex"),
+        "openai-endpoint": dict(contender="openai-endpoint"),
         "gradio_client": dict(contender="gradio_client", repeats=s.slow_repeats),
         "g4f": dict(contender="g4f", repeats=s.slow_repeats),
         "raw (tuples layout)": dict(contender="raw", layout="tuples"),

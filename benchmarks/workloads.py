@@ -131,11 +131,16 @@ class Control:
 async def stream(c: Contender, ctl: Control, expect: int | None, repeats: int = 3,
                  **_: Any) -> dict[str, Any]:
     await one_call(c, expect)  # warm-up: discovery, first connection, lazy imports
+    server_cpu = getattr(c, "server_cpu", None)  # a contender with a server process of its own
     runs = []
     for _run in range(repeats):
         cpu0 = time.process_time()
+        server0 = server_cpu() if server_cpu else 0.0
         call = await one_call(c, expect)
-        runs.append({**asdict(call), "cpu": time.process_time() - cpu0})
+        run = {**asdict(call), "cpu": time.process_time() - cpu0}
+        if server_cpu:
+            run["server_cpu"] = server_cpu() - server0
+        runs.append(run)
     return {"runs": runs}
 
 
