@@ -150,9 +150,9 @@ async def _access_log(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def _log_access(request: web.Request, access: dict[str, Any], status: int,
                 latency: float) -> None:
-    parts = [f"{request.method} {request.path} {status}"]
+    parts = [f"{request.method} {_printable(request.path)} {status}"]
     if "model" in access:
-        parts.append(f"model={access['model']}")
+        parts.append(f"model={_printable(access['model'])}")
     if "stream" in access:
         parts.append(f"stream={'true' if access['stream'] else 'false'}")
     parts.append(f"latency={latency:.3f}s")
@@ -171,6 +171,11 @@ def _log_access(request: web.Request, access: dict[str, Any], status: int,
         logger.info("content %s", json.dumps({"messages": access.get("messages"),
                                               "reply": access.get("reply")},
                                              ensure_ascii=False))
+
+
+def _printable(text: object) -> str:
+    """A caller's string as one log field: no spaces, line breaks or control characters."""
+    return "".join(c if c.isprintable() and not c.isspace() else "?" for c in str(text)[:200])
 
 
 @web.middleware

@@ -3,6 +3,7 @@ CORS, the access log, secrets, image fetching, mounting in another app, Space fa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import json
@@ -153,6 +154,23 @@ def test_sigterm_ends_open_streams_with_an_error_and_cancels_their_jobs(
     assert "stopping: cancelling 1 open job(s)" in server.log
 
 
+def test_api_help_explains_every_flag() -> None:
+    from qwen_spaces.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    api = sub.choices["api"]
+    flags = [a for a in api._actions if a.option_strings and a.dest != "help"]
+    assert {f.dest for f in flags} >= {"host", "port", "api_key", "max_body", "max_jobs", "cors",
+                                       "allow_private_image_hosts", "log_content"}
+    assert all(f.help and len(f.help) > 20 for f in flags)
+    done = subprocess.run([sys.executable, "-m", "qwen_spaces.cli", "api", "--help"],
+                          capture_output=True, text=True, env={**os.environ,
+                                                              "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0
+    for flag in flags:
+        assert flag.option_strings[0] in done.stdout
+
+
 def test_a_non_loopback_host_is_refused_without_a_key() -> None:
     env = {k: v for k, v in os.environ.items() if k != "QWEN_SPACES_API_KEY"}
     env["PYTHONPATH"] = str(ROOT)
@@ -236,7 +254,8 @@ async def test_https_images_are_fetched_by_the_server(replicas: ReplicaSet,
               "/to-http.png": redirect("http://127.0.0.1:9/cat.png")}
     async with Front(None, routes, ssl_context=server_ctx) as host:
         env = {"SSL_CERT_FILE": str(tmp_path / "ca.pem")}
-        with ApiServer(replicas, "--allow-private-image-hosts", env=env) as server:
+        with ApiServer(replicas, "--allow-private-image-hosts", "--log-content",
+                       env=env) as server:
             async with server.async_sdk(max_retries=0) as client:
                 async def ask(path: str) -> str:
                     reply = await client.chat.completions.create(model="qvq-72b", messages=[{
@@ -251,6 +270,9 @@ async def test_https_images_are_fetched_by_the_server(replicas: ReplicaSet,
                 with pytest.raises(openai.BadRequestError) as info:
                     await ask("/to-http.png")
                 assert "must be https:" in info.value.body["message"]
+            # --log-content adds the messages and the answer, after the access line
+            line = server.wait_for_log(" content {")
+            assert '"text": "What is this?", "images": 1' in line and "sha256:" in line
     # no token and no key went to the image host
     assert all("x-hf-authorization" not in h and "authorization" not in h
                for _, h in host.seen)
