@@ -163,6 +163,10 @@ def _keep(*values: Any) -> Any:
 def build_app(spec: SpaceSpec, options: LaunchOptions | None = None,
               stats: ReplicaStats | None = None) -> gr.Blocks:
     """Build the replica of ``spec``. Resets Gradio's id counter: ids start at 0 per app."""
+    if spec.turn == "session":  # modelscope_studio's pro chatbot: Gradio 5 and 6 only
+        from .qwen3 import build_qwen3_app
+
+        return build_qwen3_app(spec, options, stats)
     options = options or LaunchOptions()
     stats = stats or ReplicaStats()
     Context.id = 0

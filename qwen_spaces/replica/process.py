@@ -72,7 +72,8 @@ class ReplicaSet:
 
     ``generation`` picks the Gradio: ``"6"`` runs under this interpreter, ``"5"`` and
     ``"4.44.1"`` under the side environments from ``scripts/legacy_env.py``; ``python``
-    overrides that.
+    overrides that. ``state_ttl`` gives the session Spaces' ``gr.State``s a time to live in
+    seconds (Qwen3-Demo; default: none).
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class ReplicaSet:
         max_size: int | None = None,
         concurrency: int | None = None,
         token_delay: float | None = None,
+        state_ttl: float | None = None,
         startup_timeout: float = 90.0,
     ) -> None:
         from qwen_spaces.catalog import CATALOG
@@ -104,7 +106,7 @@ class ReplicaSet:
                 raise ValueError("ports needs one entry per model")
             self._args += ["--ports", ",".join(port_list)]
         for flag, value in (("--max-size", max_size), ("--concurrency", concurrency),
-                            ("--token-delay", token_delay)):
+                            ("--token-delay", token_delay), ("--state-ttl", state_ttl)):
             if value is not None:
                 self._args += [flag, str(value)]
         self.startup_timeout = startup_timeout
