@@ -18,8 +18,12 @@ __all__ = ["GENERATIONS", "served_on"]
 GENERATIONS: tuple[str, ...] = ("6", "5", "4.44.1")
 
 _NOT_ON: dict[str, frozenset[str]] = {
+    # TEMPORARY on branch replica-qwen3: the Qwen2.5-1M replica (two-step turn) is built on
+    # branch replica-legacy; app.py here cannot lay it out yet. Drop these two entries when
+    # merging that branch.
+    "6": frozenset({"qwen-2.5-1m"}),
     # Qwen3-Demo ran Gradio 5; this env's modelscope_studio 0.5.2 has no "pro" chatbot.
-    "4.44.1": frozenset({"qwen-3"}),
+    "4.44.1": frozenset({"qwen-3", "qwen-2.5-1m"}),
 }
 #: Generations that serve only these Spaces.
 _ONLY: dict[str, frozenset[str]] = {
