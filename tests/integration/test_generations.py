@@ -179,3 +179,10 @@ async def test_coder_takes_sizes_system_and_history(any_replicas: ReplicaSet) ->
     got = fields(final.text)
     assert (got["variant"], got["system"], got["history_turns"]) == (
         "7B", "You write Python.", "1")
+    if any_replicas.generation == "4.44.1":  # modelscope_studio's legacy chatbot
+        def item(text: str) -> dict[str, Any]:
+            return {"id": None, "elem_id": None, "elem_classes": None, "name": None,
+                    "text": text, "flushing": None, "avatar": "", "files": []}
+
+        sent = any_replicas.stats("qwen-2.5-coder")["last_request"]["history"]
+        assert sent == [[item("first question"), item("first answer")]]
