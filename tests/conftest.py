@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from qwen_spaces.replica.generations import served_on
-from qwen_spaces.replica.process import ReplicaSet
+from qwen_spaces.replica.process import ReplicaSet, ReplicaStartError, side_python
 
 pytest_plugins = ["qwen_spaces.replica.pytest_plugin"]
 
@@ -31,6 +32,35 @@ settings.register_profile("mutation", deadline=None, max_examples=100, database=
 # longer than Hypothesis' default 200 ms without anything being wrong.
 settings.register_profile("suite", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+
+
+#: Fixtures that need a side environment, by the generation they need.
+_SIDE_FIXTURES = {"4.44.1": {"legacy_replicas", "any_replicas", "replicas_on"},
+                  "5": {"gradio5_replicas", "qwen3_replicas", "replicas_on"}}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the side environments the collected tests need in the background, both at
+    once, while the tests that need none run. On a fresh machine that hides most of their
+    install time. A fixture that needs one waits on the environment's lock, and a build
+    that failed here fails there again, with its output."""
+    wanted = set()
+    for item in session.items:
+        names = set(getattr(item, "fixturenames", ()))
+        wanted |= {g for g, fixtures in _SIDE_FIXTURES.items() if names & fixtures}
+        if "replica_factory" in names:  # may ask for any generation
+            wanted |= set(_SIDE_FIXTURES)
+    for generation in sorted(wanted):
+        threading.Thread(target=_prebuild, args=(generation,), daemon=True,
+                         name=f"side-env-{generation}").start()
+
+
+def _prebuild(generation: str) -> None:
+    try:
+        side_python(generation)
+    except (ReplicaStartError, RuntimeError, OSError):
+        pass  # reported by the fixture that needs the environment
 
 
 def generations_serving(name: str) -> list[str]:

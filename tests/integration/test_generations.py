@@ -15,11 +15,10 @@ from qwen_spaces import Finished, ReasoningDelta, SpaceClient, StreamEvent, Text
 from qwen_spaces.replica import ReplicaSet
 
 
-@pytest.fixture(params=["6", "5"], ids=lambda g: f"gradio{g}")
-def qwen3(request: pytest.FixtureRequest) -> ReplicaSet:
-    """Qwen3-Demo's replica on each Gradio generation the Space's component exists for."""
-    name = "replicas" if request.param == "6" else "gradio5_replicas"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+@pytest.fixture
+def qwen3(qwen3_replicas: ReplicaSet) -> ReplicaSet:
+    """Qwen3-Demo's replica on each Gradio generation its component exists for (6 and 5)."""
+    return qwen3_replicas
 
 
 def client_for(reps: ReplicaSet, **kw: Any) -> SpaceClient:
