@@ -68,7 +68,7 @@ class SpaceSpec:
     inputs: tuple[InputRole, ...]
     outputs: tuple[str, ...]
     reply_output: int
-    reply_kind: Literal["chatbot", "text"]
+    reply_kind: Literal["chatbot", "text", "pro_chatbot"]
     history_format: HistoryFormat | None = None
     #: ``ms_legacy``: modelscope_studio's legacy chatbot items, full dicts (``text``,
     #: ``files``, ``flushing``, ``avatar``, …) in both directions.

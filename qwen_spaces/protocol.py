@@ -29,7 +29,7 @@ from .events import (
     SpaceLog,
     StreamEvent,
 )
-from .reply import ReplyTracker
+from .reply import ReplyTracker, unwrap_update
 from .sse import SSEEvent
 
 __all__ = ["JobProtocol", "loads"]
@@ -155,6 +155,7 @@ class JobProtocol:
         return self._finish(self._reply_value(msg), output.get("duration"))
 
     def _check_session(self, value: Any) -> None:
+        value = unwrap_update(value)[0]
         users = sum(1 for m in value if isinstance(m, dict) and m.get("role") == "user") \
             if isinstance(value, list) else 0
         if users != self.expect_users:

@@ -24,7 +24,7 @@ from typing import Any
 from .diff import DiffError, apply_edit
 from .events import ReasoningDelta, StreamEvent, TextDelta
 
-__all__ = ["ReplyTracker", "extract_pro", "extract_reply"]
+__all__ = ["ReplyTracker", "extract_pro", "extract_reply", "unwrap_update"]
 
 SEPARATOR = "\n\n"
 Path = list[Any]
@@ -53,6 +53,15 @@ def extract_reply(value: Any, kind: str) -> tuple[str, Path | None]:
             for i in range(start, len(value)):
                 _leaves(value[i].get("content"), [i, "content"], leaves)
     return _joined(leaves)
+
+
+def unwrap_update(value: Any) -> tuple[Any, Path]:
+    """A Space may return its output as ``gr.update(value=…)`` (Qwen3-Demo does): the wire
+    value is then ``{"__type__": "update", "value": …, …}`` and diffs reach the answer under
+    ``"value"``. Returns the value to read and the path prefix to it."""
+    if type(value) is dict and value.get("__type__") == "update":
+        return value.get("value"), ["value"]
+    return value, []
 
 
 def extract_pro(value: Any) -> tuple[tuple[str, Path | None], tuple[str, Path | None]]:
@@ -223,12 +232,15 @@ class ReplyTracker:
                 pending.clear()
 
     def _resync(self) -> list[StreamEvent]:
+        value, prefix = unwrap_update(self._value)
         try:
             if self._kind == "pro_chatbot":
-                (text, self._leaf), (thought, self._rleaf) = extract_pro(self._value)
+                (text, leaf), (thought, rleaf) = extract_pro(value)
+                self._rleaf = None if rleaf is None else [*prefix, *rleaf]
             else:
-                text, self._leaf = extract_reply(self._value, self._kind)
+                text, leaf = extract_reply(value, self._kind)
                 thought = ""
+            self._leaf = None if leaf is None else [*prefix, *leaf]
         except (TypeError, KeyError, IndexError, AttributeError) as exc:
             raise DiffError(f"answer output has an unexpected shape: {exc}") from exc
         if text.strip() in self._placeholders:

@@ -37,6 +37,9 @@ class LaunchOptions:
     token_delay: float = 0.01
     max_size: int | None = None
     concurrency_limit: int | None = 8
+    #: Seconds after a ``gr.State`` was last written that Gradio deletes it (session Spaces;
+    #: None: kept while the server runs).
+    state_ttl: float | None = None
 
 
 def describe_image(path: str | None) -> str:
@@ -182,9 +185,6 @@ Builder = Callable[[SpaceSpec, LaunchOptions, ReplicaStats], gr.Blocks]
 
 def _layout(spec: SpaceSpec) -> Builder:
     """The one place that picks a Space's builder (layout modules import this module)."""
-    if spec.turn == "session":
-        # Qwen3-Demo: its layout module (``qwen3.py``) is dispatched here.
-        raise NotImplementedError(f"no replica layout for {spec.name} (turn 'session') yet")
     if spec.turn == "two_step":
         from .qwen25_1m import build_qwen25_1m
 
@@ -199,6 +199,10 @@ def _layout(spec: SpaceSpec) -> Builder:
 def build_app(spec: SpaceSpec, options: LaunchOptions | None = None,
               stats: ReplicaStats | None = None) -> gr.Blocks:
     """Build the replica of ``spec``. Resets Gradio's id counter: ids start at 0 per app."""
+    if spec.turn == "session":  # Qwen3-Demo: its own queue settings; Gradio 5 and 6 only
+        from .qwen3 import build_qwen3_app
+
+        return build_qwen3_app(spec, options, stats)
     options = options or LaunchOptions()
     stats = stats or ReplicaStats()
     Context.id = 0

@@ -1,7 +1,7 @@
 """Start replica servers in a subprocess and stop them without leaking processes.
 
 Standard library only, so any Python (with or without Gradio) can drive replicas that run
-under another interpreter, e.g. the Gradio 4.44.1 side environment.
+under another interpreter, e.g. the Gradio 4.44.1 or 5.29 side environment.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["REPO_ROOT", "ReplicaSet", "ReplicaStartError", "legacy_python", "local_get"]
+__all__ = ["REPO_ROOT", "ReplicaSet", "ReplicaStartError", "legacy_python", "local_get",
+           "side_python"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _LEGACY_SCRIPT = REPO_ROOT / "scripts" / "legacy_env.py"
@@ -48,23 +49,31 @@ def local_get(url: str, timeout: float = 5.0) -> Any:
         return json.loads(resp.read())
 
 
-def legacy_python() -> str:
-    """The Gradio 4.44.1 side environment's python, created on first use."""
+def side_python(generation: str) -> str:
+    """The python of the side environment for ``generation`` ("4.44.1", "5"), created on
+    first use (``scripts/legacy_env.py``)."""
     if not _LEGACY_SCRIPT.is_file():
         raise ReplicaStartError(f"{_LEGACY_SCRIPT} not found (needs a source checkout); "
-                                "pass python=<interpreter with gradio 4.44.1> instead")
+                                f"pass python=<interpreter with gradio {generation}> instead")
     spec = importlib.util.spec_from_file_location("_qwen_spaces_legacy_env", _LEGACY_SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return str(module.ensure_legacy_env())
+    return str(module.ensure_env(generation))
+
+
+def legacy_python() -> str:
+    """The Gradio 4.44.1 side environment's python, created on first use."""
+    return side_python("4.44.1")
 
 
 class ReplicaSet:
     """Replica Spaces on free 127.0.0.1 ports, all in one subprocess, for a ``with`` block.
 
-    ``generation`` picks the Gradio: ``"6"`` runs under this interpreter, ``"4.44.1"`` under
-    the side environment from ``scripts/legacy_env.py``; ``python`` overrides both.
+    ``generation`` picks the Gradio: ``"6"`` runs under this interpreter, ``"5"`` and
+    ``"4.44.1"`` under the side environments from ``scripts/legacy_env.py``; ``python``
+    overrides that. ``state_ttl`` gives the session Spaces' ``gr.State``s a time to live in
+    seconds (Qwen3-Demo; default: none).
     """
 
     def __init__(
@@ -77,6 +86,7 @@ class ReplicaSet:
         max_size: int | None = None,
         concurrency: int | None = None,
         token_delay: float | None = None,
+        state_ttl: float | None = None,
         startup_timeout: float = 90.0,
     ) -> None:
         from qwen_spaces.catalog import CATALOG
@@ -96,7 +106,7 @@ class ReplicaSet:
                 raise ValueError("ports needs one entry per model")
             self._args += ["--ports", ",".join(port_list)]
         for flag, value in (("--max-size", max_size), ("--concurrency", concurrency),
-                            ("--token-delay", token_delay)):
+                            ("--token-delay", token_delay), ("--state-ttl", state_ttl)):
             if value is not None:
                 self._args += [flag, str(value)]
         self.startup_timeout = startup_timeout
@@ -129,7 +139,8 @@ class ReplicaSet:
         return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> ReplicaSet:
-        python = self._python or (sys.executable if self.generation == "6" else legacy_python())
+        python = self._python or (sys.executable if self.generation == "6"
+                                  else side_python(self.generation))
         # The child runs in a scratch cwd, so a relative interpreter path must be made absolute.
         resolved = shutil.which(python) if os.sep not in python else os.path.abspath(python)
         if resolved is None or not os.path.exists(resolved):

@@ -4,6 +4,7 @@
 * ``replicas`` - every catalog Space on Gradio 6 (this interpreter), one per session.
 * ``legacy_replicas`` - the same on Gradio 4.44.1 (side venv, built on first use; a failure
   to build it is an error, not a skip).
+* ``gradio5_replicas`` - the Spaces served on Gradio 5.29 (Qwen3-Demo; side venv as above).
 * ``replica_factory`` - ``replica_factory(models=[...], max_size=2, concurrency=1, ...)``
   starts a custom :class:`ReplicaSet` that is stopped when the test ends.
 """
@@ -17,7 +18,7 @@ import pytest
 
 from .process import ReplicaSet
 
-__all__ = ["legacy_replicas", "replica_factory", "replicas"]
+__all__ = ["gradio5_replicas", "legacy_replicas", "replica_factory", "replicas"]
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +30,12 @@ def replicas() -> Iterator[ReplicaSet]:
 @pytest.fixture(scope="session")
 def legacy_replicas() -> Iterator[ReplicaSet]:
     with ReplicaSet(generation="4.44.1") as replica_set:
+        yield replica_set
+
+
+@pytest.fixture(scope="session")
+def gradio5_replicas() -> Iterator[ReplicaSet]:
+    with ReplicaSet(generation="5") as replica_set:
         yield replica_set
 
 

@@ -9,6 +9,8 @@ Space has that input)::
     history_turns: <user/assistant pairs in the history input>
     variant: <size radio value>
     image: <PIL format> <W>x<H> sha256:<first 12 hex of the file's sha256> | no image
+    thinking: on | off
+    thinking_budget: <the budget control's value, in its own unit>
     query: <query, verbatim>
 
 A query starting with a directive switches scenario (see ``DIRECTIVES``). Replies stream as
@@ -88,12 +90,16 @@ class Received:
     history_turns: int | None = None
     variant: str | None = None
     image: str | None = None  # already described, e.g. "PNG 4x3 sha256:…" or "no image"
+    thinking: bool | None = None  # the thinking switch (Qwen3-Demo)
+    thinking_budget: int | float | None = None  # as the Space's control holds it (thousands)
 
 
 def header(received: Received) -> str:
     lines = [f"[local replica of {received.space_id} ({received.name}) - not a real model]"]
-    for key in ("system", "history_turns", "variant", "image"):
+    for key in ("system", "history_turns", "variant", "image", "thinking", "thinking_budget"):
         value = getattr(received, key)
+        if isinstance(value, bool):
+            value = "on" if value else "off"
         if value is not None:
             lines.append(f"{key}: {value}")
     lines.append(f"query: {received.query}")

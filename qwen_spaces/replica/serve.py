@@ -10,6 +10,7 @@ import argparse
 import errno
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from qwen_spaces.catalog import CATALOG, resolve_model
 
 from .directives import DIRECTIVES
+from .generations import GENERATIONS, served_on
 from .process import ReplicaSet, ReplicaStartError
 
 __all__ = ["build_parser", "serve"]
@@ -41,10 +43,25 @@ def build_parser(prog: str = "qwen-spaces serve") -> argparse.ArgumentParser:
     return parser
 
 
+def _servable(python: str | None) -> list[str]:
+    """Every Space the chosen Gradio can serve (Qwen3-Demo's component needs Gradio 5+)."""
+    if python is None:
+        return served_on("6")
+    try:
+        out = subprocess.run([python, "-c", "import gradio; print(gradio.__version__)"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return list(CATALOG)  # the replica process will say what is wrong with it
+    version = out.strip()
+    generation = next((g for g in GENERATIONS if version.startswith(g)), "6")
+    return served_on(generation)
+
+
 def serve(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        models = [resolve_model(m).spec.name for m in args.model] if args.model else list(CATALOG)
+        models = [resolve_model(m).spec.name for m in args.model] if args.model \
+            else _servable(args.gradio_python)
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -91,6 +91,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-size", type=int, default=None, help="queue max_size")
     parser.add_argument("--concurrency", type=int, default=LaunchOptions.concurrency_limit,
                         help="endpoint concurrency_limit")
+    parser.add_argument("--state-ttl", type=float, default=None,
+                        help="seconds a session's gr.State lives after its last write "
+                             "(session Spaces: Qwen3-Demo; default: no limit)")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when standard input closes (the parent holds it open)")
     return parser.parse_args(argv)
@@ -105,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [n for n in names if n not in CATALOG]
     if unknown:
         raise SystemExit(f"unknown models {unknown}; known: {', '.join(CATALOG)}")
-    options = LaunchOptions(args.token_delay, args.max_size, args.concurrency)
+    options = LaunchOptions(args.token_delay, args.max_size, args.concurrency, args.state_ttl)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

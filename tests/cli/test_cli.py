@@ -40,6 +40,28 @@ async def test_models_lists_the_catalog() -> None:
     assert rows["qwen-2.5-coder"] == ["history,system,tools", "inferred"]
 
 
+async def test_chat_shows_qwen3_thinking_apart_from_the_answer(replicas: ReplicaSet) -> None:
+    url = replicas.url("qwen-3")
+    code, out, err = await cli("chat", "why blue?", "-m", "qwen-3", "--thinking",
+                               "--thinking-budget", "3000", "--base-url", url)
+    assert code == 0, err
+    # stdout holds the answer only; the thinking went to stderr, framed, before it.
+    assert out.startswith("[local replica of Qwen/Qwen3-Demo (qwen-3)")
+    assert "thinking: on" in out and "thinking_budget: 3" in out
+    assert "[replica thinking]" not in out
+    thought = err.split("[thinking]\n", 1)[1].split("\n[end of thinking]", 1)[0]
+    assert "query: why blue?" in thought
+    code, out, err = await cli("chat", "hi", "-m", "qwen-3-8b", "--no-thinking",
+                               "--base-url", url)
+    assert code == 0, err
+    assert "thinking: off" in out and "variant: qwen3-8b" in out and "[thinking]" not in err
+    code, out, err = await cli("chat", "hi", "-m", "qwen-2.5", "--thinking",
+                               "--base-url", replicas.url("qwen-2.5"))
+    assert code == 2 and out == ""
+    assert err.strip() == "error: qwen-2.5 has no thinking switch or budget; thinking is set " \
+        "on qwen-3"
+
+
 async def test_chat_streams_with_system_and_image(replicas: ReplicaSet, tmp_path: Path) -> None:
     code, out, err = await cli("chat", "hello there", "-m", "qwen-2.5-max", "-s", "Be brief.",
                                "--base-url", replicas.url("qwen-2.5-max"))

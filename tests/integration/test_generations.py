@@ -15,11 +15,10 @@ from qwen_spaces import Finished, ReasoningDelta, SpaceClient, StreamEvent, Text
 from qwen_spaces.replica import ReplicaSet
 
 
-@pytest.fixture(params=["6", "5"], ids=lambda g: f"gradio{g}")
-def qwen3(request: pytest.FixtureRequest) -> ReplicaSet:
-    """Qwen3-Demo's replica on each Gradio generation the Space's component exists for."""
-    name = "replicas" if request.param == "6" else "gradio5_replicas"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+@pytest.fixture
+def qwen3(qwen3_replicas: ReplicaSet) -> ReplicaSet:
+    """Qwen3-Demo's replica on each Gradio generation its component exists for (6 and 5)."""
+    return qwen3_replicas
 
 
 def client_for(reps: ReplicaSet, **kw: Any) -> SpaceClient:
@@ -179,3 +178,30 @@ async def test_coder_takes_sizes_system_and_history(any_replicas: ReplicaSet) ->
     got = fields(final.text)
     assert (got["variant"], got["system"], got["history_turns"]) == (
         "7B", "You write Python.", "1")
+    if any_replicas.generation == "4.44.1":  # modelscope_studio's legacy chatbot
+        def item(text: str) -> dict[str, Any]:
+            return {"id": None, "elem_id": None, "elem_classes": None, "name": None,
+                    "text": text, "flushing": None, "avatar": "", "files": []}
+
+        sent = any_replicas.stats("qwen-2.5-coder")["last_request"]["history"]
+        assert sent == [[item("first question"), item("first answer")]]
+
+
+async def test_a_session_that_really_expired_is_resent_flattened(replica_factory: Any) -> None:
+    """Gradio 6 deletes a session's states ``time_to_live`` after their last write (Gradio
+    5.29 never does: tests/replica/test_qwen3_replica.py), so there the Space really forgets."""
+    reps = replica_factory(models=["qwen-3"], generation="6", state_ttl=1, token_delay=0.001)
+    client = client_for(reps)
+    _, first = await run(client, "qwen-3", [user("remember 7")], thinking=False)
+    await asyncio.sleep(3)  # TTL 1 s; Gradio sweeps expired states once a second
+    events, second = await run(client, "qwen-3", [user("remember 7"), assistant(first.text),
+                                                  user("which number?")], thinking=False)
+    assert fields(second.text)["history_turns"] == "0" and "User: remember 7" in second.text
+    assert second.extra["space_session"] == "new"
+    assert joined(events, TextDelta) == second.text
+    # The re-sent call's session is remembered in turn and continues normally.
+    _, third = await run(client, "qwen-3", [user("remember 7"), assistant(first.text),
+                                            user("which number?"), assistant(second.text),
+                                            user("again?")], thinking=False)
+    assert third.extra["space_session"] == "continued"
+    assert fields(third.text)["history_turns"] == "1"

@@ -61,11 +61,21 @@ class Wire:
         return [{"role": role, "content": [{"type": "text", "text": text}]}
                 for pair in pairs for role, text in zip(("user", "assistant"), pair, strict=True)]
 
+    def default_settings(self) -> dict[str, Any]:
+        """Qwen3-Demo's settings form value as the Space starts with it."""
+        spec = self.spec
+        return {"model": spec.default_variant, "sys_prompt": spec.default_system,
+                "thinking_budget": (spec.default_thinking_budget or 0) // spec.thinking_budget_unit}
+
     def data(self, query: str, history: list[Any] | None = None, system: str | None = None,
-             variant: str | None = None, image: Any = None) -> list[Any]:
+             variant: str | None = None, image: Any = None,
+             settings: dict[str, Any] | None = None) -> list[Any]:
+        """The listener's data; ``gr.State`` slots (``thinking``, ``session``) are null."""
         values = {"query": query, "history": history or [],
                   "system": system if system is not None else self.spec.default_system,
-                  "variant": variant or self.spec.default_variant, "image": image}
+                  "variant": variant or self.spec.default_variant, "image": image,
+                  "settings": settings if settings is not None else self.default_settings(),
+                  "thinking": None, "session": None}
         return [values[role] for role in self.spec.inputs]
 
     async def join(self, data: list[Any], session_hash: str,
@@ -107,6 +117,9 @@ class Wire:
         value = event.completed["output"]["data"][self.spec.reply_output]
         if self.spec.reply_kind == "text":
             return str(value)
+        if self.spec.reply_kind == "pro_chatbot":  # gr.update(value=[messages]); text parts
+            bot = value["value"][-1]
+            return "".join(p["content"] for p in bot["content"] if p["type"] == "text")
         last = value[-1]
         if isinstance(last, list):  # tuples; Qwen2.5's items are {"text": …, "files": []}
             bot = last[1]

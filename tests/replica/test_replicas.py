@@ -1,4 +1,4 @@
-"""The replicas reproduce each catalog Space's public API on Gradio 6 and 4.44.1, and their
+"""The replicas reproduce each catalog Space's public API on Gradio 6, 5 and 4.44.1, and their
 responder reflects exactly what the Space received. Real servers, raw protocol requests."""
 
 from __future__ import annotations
@@ -18,16 +18,22 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from qwen_spaces.catalog import CATALOG
+from qwen_spaces.replica.generations import GENERATIONS, served_on
 from qwen_spaces.replica.process import REPO_ROOT, ReplicaSet, local_get
 
-ROLE_TYPES = {"query": "textbox", "history": "chatbot", "system": "textbox",
-              "variant": "radio", "image": "image", "state": "state"}
-#: modelscope_studio 0.5's legacy chatbot stands where the stock one would (Gradio 4.44.1);
-#: test_modelscope_legacy.py pins the exact types per generation.
-LEGACY_TYPES = {"modelscopechatbot": "chatbot"}
-OUTPUT_TYPES = {"textbox": "textbox", "chatbot": "chatbot", "system": "textbox",
-                "text": "textbox", "state": "state"}
+#: The ``/config`` component types each role may have: a textbox query, or Qwen3-Demo's
+#: antdx Sender; any chatbot type (``"chatbot" in type``: Gradio's, modelscope_studio's legacy
+#: or "pro" one); the settings form; ``gr.State`` slots.
+ROLE_TYPES = {"query": {"textbox", "antdxsender"}, "history": {"chatbot"},
+              "system": {"textbox"}, "variant": {"radio"}, "image": {"image"},
+              "message": {"modelscopemultimodalinput", "multimodaltextbox"},
+              "settings": {"antdform"}, "thinking": {"state"}, "session": {"state"},
+              "state": {"state"}}
+OUTPUT_TYPES = {"textbox": {"textbox"}, "chatbot": {"chatbot"}, "system": {"textbox"},
+                "text": {"textbox"}, "state": {"state"}, "input": {"antdxsender"},
+                "clear_btn": {"antdbutton"}, "delete_menu_item": {"antdmenuitem"},
+                "add_conversation_btn": {"antdbutton"}, "conversations": {"antdxconversations"}}
+VERSION_PREFIX = {"6": "6.", "5": "5.29.0", "4.44.1": "4.44.1"}
 QUOTA = "You have exceeded your ZeroGPU quota (60s requested vs. 12s left). Try again in 0:10:00."
 
 
@@ -49,31 +55,46 @@ async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize("name", list(CATALOG))
-async def test_config_matches_catalog(any_replicas: ReplicaSet, wire_for: Any, name: str) -> None:
-    if name not in any_replicas.models:
-        pytest.skip(f"no {name} replica on Gradio {any_replicas.generation} (see generations.py)")
-    wire = await wire_for(any_replicas, name)
+def _is(component_type: str, allowed: set[str]) -> bool:
+    """A chatbot role accepts every chatbot type (``"chatbot" in type``), others are exact."""
+    return component_type in allowed or ("chatbot" in allowed and "chatbot" in component_type)
+
+
+@pytest.mark.parametrize(("generation", "name"),
+                         [(g, m) for g in GENERATIONS for m in served_on(g)],
+                         ids=[f"gradio{g}-{m}" for g in GENERATIONS for m in served_on(g)])
+async def test_config_matches_catalog(replicas_on: Any, wire_for: Any, generation: str,
+                                      name: str) -> None:
+    wire = await wire_for(replicas_on(generation), name)
     spec, config = wire.spec, wire.config
-    assert config["version"].startswith("6." if any_replicas.generation == "6" else "4.44.1")
+    assert config["version"].startswith(VERSION_PREFIX[generation])
     assert config["show_error"] is False
     dep = wire.dependency()
-    raw_types = {c["id"]: c["type"] for c in config["components"]}
-    types = {i: LEGACY_TYPES.get(t, t) for i, t in raw_types.items()}
+    types = raw_types = {c["id"]: c["type"] for c in config["components"]}
     assert dep["id"] == spec.fn_index
     if spec.trigger_id is not None:
         assert dep["targets"][0][0] == spec.trigger_id
-    assert [types[i] for i in dep["inputs"]] == [ROLE_TYPES[r] for r in spec.inputs]
-    assert [types[i] for i in dep["outputs"]] == [OUTPUT_TYPES[r] for r in spec.outputs]
+    inputs = [types[i] for i in dep["inputs"]]
+    outputs = [types[i] for i in dep["outputs"]]
+    assert len(inputs) == len(spec.inputs) and len(outputs) == len(spec.outputs)
+    for role, got in zip(spec.inputs, inputs, strict=True):
+        assert _is(got, ROLE_TYPES[role]), (role, got)
+    for role, got in zip(spec.outputs, outputs, strict=True):
+        assert _is(got, OUTPUT_TYPES[role]), (role, got)
+    assert "chatbot" in outputs[spec.reply_output] or spec.reply_kind == "text"
     assert dep["types"]["generator"] is True
     props = {c["id"]: c["props"] for c in config["components"]}
     history = dep["inputs"][spec.inputs.index("history")] if "history" in spec.inputs else None
     if history is not None and wire.major < 6 and raw_types[history] == "chatbot":
         assert props[history]["type"] == "tuples"
-    if spec.variants:
+    if "variant" in spec.inputs:
         radio = props[dep["inputs"][spec.inputs.index("variant")]]
         assert [c[0] for c in radio["choices"]] == list(spec.variants)
         assert radio["value"] == spec.default_variant
+    if "settings" in spec.inputs:
+        assert props[dep["inputs"][spec.inputs.index("settings")]]["value"] == {
+            "model": spec.default_variant, "sys_prompt": spec.default_system,
+            "thinking_budget": (spec.default_thinking_budget or 0) // spec.thinking_budget_unit}
 
 
 async def test_closed_api_refuses_call(any_replicas: ReplicaSet, wire_for: Any) -> None:

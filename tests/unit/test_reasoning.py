@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qwen_spaces import SpaceClient
 from qwen_spaces.events import Finished, ReasoningDelta, StreamEvent, TextDelta
 from qwen_spaces.reasoning import EndCut, ThinkSplitter, shape_reply
 from qwen_spaces.reply import ReplyTracker, extract_pro
@@ -209,3 +210,33 @@ def test_shaping_keeps_a_pro_chatbot_reasoning_and_other_events(kw: dict[str, An
     assert out[0] == ReasoningDelta("r")
     final = out[-1]
     assert isinstance(final, Finished) and (final.text, final.reasoning) == ("ok", "r")
+
+
+# -- tools never read the reasoning ------------------------------------------------------
+class _ScriptedSpace(SpaceClient):
+    """A client whose Space stream is a script: it injects what no replica produces (a
+    thinking phase that spells out a tool call) into the real tool-call pipeline."""
+
+    def __init__(self, events: list[StreamEvent]) -> None:
+        super().__init__(read_env_token=False)
+        self.script = events
+
+    async def _stream_job(self, job: Any) -> AsyncGenerator[StreamEvent, None]:
+        for event in self.script:
+            yield event
+
+
+def test_a_tool_call_spelled_out_in_the_thinking_is_not_a_call() -> None:
+    call = '<tool_call>\n{"name": "add", "arguments": {"a": 1}}\n</tool_call>'
+    thought = f"I could write {call} but no."
+    client = _ScriptedSpace([ReasoningDelta(f"I could write {call} but"), ReasoningDelta(" no."),
+                             TextDelta("Plain answer."),
+                             Finished(text="Plain answer.", reasoning=thought)])
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {
+        "type": "object", "properties": {"a": {"type": "integer"}}}}}]
+    final = client.chat("qwen-3", [{"role": "user", "content": "hi"}], tools=tools)
+    assert final.tool_calls == () and final.invalid_tool_calls == ()
+    assert final.text == "Plain answer." and final.finish_reason == "stop"
+    events = list(client.stream("qwen-3", [{"role": "user", "content": "hi"}], tools=tools))
+    assert [e for e in events if isinstance(e, ReasoningDelta)] == [
+        ReasoningDelta(f"I could write {call} but"), ReasoningDelta(" no.")]
