@@ -278,6 +278,13 @@ def test_qwen3_reasoning_streamed_and_not_and_switched_off(api: ApiServer) -> No
     answer = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert "Why is the sky blue?" in "".join(thought) and "<think>" not in answer
 
+    # The SDK's message, reasoning fields and all, goes back: the Space's session continues
+    # and only the new message is sent (the thinking is not sent back).
+    again = client.chat.completions.create(model="qwen-3", messages=[
+        *question, message, user("And at sunset?")])
+    got = fields(again.choices[0].message.content or "")
+    assert (got["query"], got["history_turns"]) == ("And at sunset?", "1")
+
     for switch in ({"reasoning_effort": "none"},
                    {"extra_body": {"chat_template_kwargs": {"enable_thinking": False}}},
                    {"extra_body": {"enable_thinking": False, "thinking_budget": 2000}}):
