@@ -179,9 +179,10 @@ async def shape_reply(events: AsyncGenerator[StreamEvent, None], *, think_tags: 
                     yield out
                 text = split.answer if split is not None else (
                     cut.text if cut is not None else event.text)
+                # The Space's own reasoning channel (Qwen3-Demo's panel) streams before the
+                # answer text that can hold think tags: the consumer got them in this order.
                 thought = split.reasoning if split is not None else ""
-                reasoning = "\n\n".join(t for t in (event.reasoning, thought) if t)
-                yield replace(event, text=text, reasoning=reasoning)
+                yield replace(event, text=text, reasoning=event.reasoning + thought)
             else:
                 yield event
     finally:
