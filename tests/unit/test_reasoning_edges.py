@@ -60,6 +60,14 @@ def test_a_close_tag_cut_short_by_the_end_of_the_reply_is_reasoning() -> None:
     assert (splitter.reasoning, splitter.answer) == ("plan</thi", "")
 
 
+def test_after_finish_nothing_is_held_back_any_more() -> None:
+    for text in ("<think>plan</thi", "  <thi"):
+        splitter = ThinkSplitter()
+        feed_all(splitter, TextDelta(text))
+        assert splitter.finish() != []
+        assert splitter.finish() == []
+
+
 def test_a_rewrite_of_the_whole_answer_passes_on() -> None:
     splitter = ThinkSplitter()
     feed_all(splitter, TextDelta("<think>r</think>ab"))
@@ -172,6 +180,14 @@ def test_end_cut_cuts_at_the_first_of_two_markers_in_one_delta() -> None:
     cut = EndCut(MARK)
     assert cut.feed(TextDelta("a\n<summary>b\n<summary>c")) == TextDelta("a")
     assert cut.text == "a"
+
+
+def test_end_cut_after_finish_holds_nothing_back_any_more() -> None:
+    cut = EndCut(MARK)
+    cut.feed(TextDelta("abc\n<su"))
+    assert cut.finish() == TextDelta("\n<su")
+    assert cut.finish() is None
+    assert cut.text == "abc\n<su"
 
 
 def test_end_cut_sends_no_empty_deltas() -> None:
