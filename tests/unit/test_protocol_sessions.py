@@ -92,9 +92,9 @@ def test_a_bare_chatbot_value_is_counted_like_an_update() -> None:
                                                           gen(chat(1)["value"]))
 
 
-def test_a_value_that_is_not_a_chatbot_shows_no_user_turns() -> None:
-    assert "(it shows 0 user turn(s), 1 expected)" in lost(proto(expect_users=1),
-                                                          gen("not a chatbot"))
+@pytest.mark.parametrize("value", [None, 5, "not a chatbot"])
+def test_a_value_that_is_not_a_chatbot_shows_no_user_turns(value: Any) -> None:
+    assert "(it shows 0 user turn(s), 1 expected)" in lost(proto(expect_users=1), gen(value))
 
 
 def test_a_job_completed_in_one_frame_is_checked_on_that_frame() -> None:
