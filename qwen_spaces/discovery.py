@@ -200,10 +200,9 @@ def _thinking_switch(deps: list[Any], dep: dict[str, Any],
                      roles: tuple[InputRole | None, ...]) -> StepAPI | None:
     """The listener whose only input and only output is the answer listener's thinking
     state: Qwen3-Demo's thinking button (it flips ``enable_thinking``)."""
-    inputs = dep.get("inputs", [])
     if "thinking" not in roles:
         return None
-    state_id = inputs[roles.index("thinking")]
+    state_id = dep["inputs"][roles.index("thinking")]  # roles: one per live input
     for pos, other in enumerate(deps):
         if (isinstance(other, dict) and other is not dep
                 and other.get("inputs") == [state_id] and other.get("outputs") == [state_id]):

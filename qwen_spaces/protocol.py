@@ -166,7 +166,6 @@ class JobProtocol:
     def _finish(self, value: Any, duration: Any = None) -> list[StreamEvent]:
         if self._first and self.expect_users is not None:
             self._check_session(value)
-            self._first = False
         if value is None and not self.tracker.has_value:
             raise SpaceProtocolError(
                 f"{self.api.space} finished without an answer in output {self.api.reply_output}",

@@ -124,16 +124,20 @@ class EndCut:
         if self._done:
             return None
         if delta.replaced:  # a rewrite of sent text: re-cut the whole answer
-            full = self.text[:len(self.text) - delta.replaced] + delta.text + self._buf
-            self._buf = ""
+            full = self.text + self._buf  # all the Space sent, the held-back tail included
+            full = full[:len(full) - delta.replaced] + delta.text
             end = full.find(self.marker)
             if end >= 0:
-                self._done, full = True, full[:end]
+                self._done, full, self._buf = True, full[:end], ""
+            else:
+                keep = _held(full, self.marker)
+                full, self._buf = full[:len(full) - keep], full[len(full) - keep:]
             common = 0
             while common < min(len(full), len(self.text)) and full[common] == self.text[common]:
                 common += 1
             replaced, self.text = len(self.text) - common, full
-            return TextDelta(full[common:], replaced=replaced)
+            return TextDelta(full[common:], replaced=replaced) \
+                if replaced or common < len(full) else None
         buf = self._buf + delta.text
         end = buf.find(self.marker)
         if end >= 0:
@@ -175,9 +179,10 @@ async def shape_reply(events: AsyncGenerator[StreamEvent, None], *, think_tags: 
                     yield out
                 text = split.answer if split is not None else (
                     cut.text if cut is not None else event.text)
+                # The Space's own reasoning channel (Qwen3-Demo's panel) streams before the
+                # answer text that can hold think tags: the consumer got them in this order.
                 thought = split.reasoning if split is not None else ""
-                reasoning = "\n\n".join(t for t in (event.reasoning, thought) if t)
-                yield replace(event, text=text, reasoning=reasoning)
+                yield replace(event, text=text, reasoning=event.reasoning + thought)
             else:
                 yield event
     finally:
