@@ -12,6 +12,7 @@ from .discovery import SpaceAPI
 from .errors import (
     QueueFullError,
     QuotaExceededError,
+    SessionLostError,
     SpaceAppError,
     SpaceAuthError,
     SpaceError,
@@ -51,6 +52,7 @@ __all__ = [
     "QuotaExceededError",
     "ReasoningDelta",
     "Role",
+    "SessionLostError",
     "SpaceAPI",
     "SpaceAppError",
     "SpaceAuthError",

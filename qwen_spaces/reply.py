@@ -58,10 +58,15 @@ def extract_reply(value: Any, kind: str) -> tuple[str, Path | None]:
 def unwrap_update(value: Any) -> tuple[Any, Path]:
     """A Space may return its output as ``gr.update(value=…)`` (Qwen3-Demo does): the wire
     value is then ``{"__type__": "update", "value": …, …}`` and diffs reach the answer under
-    ``"value"``. Returns the value to read and the path prefix to it."""
+    ``"value"``. Returns the value to read and the path prefix to it; an update without a
+    value (nothing changes) gives ``_UNCHANGED``."""
     if type(value) is dict and value.get("__type__") == "update":
-        return value.get("value"), ["value"]
+        return value.get("value", _UNCHANGED), ["value"]
     return value, []
+
+
+#: ``gr.update()`` without a value: Gradio's "leave this output as it is".
+_UNCHANGED = object()
 
 
 def extract_pro(value: Any) -> tuple[tuple[str, Path | None], tuple[str, Path | None]]:
@@ -83,15 +88,23 @@ def extract_pro(value: Any) -> tuple[tuple[str, Path | None], tuple[str, Path | 
             content = value[i].get("content")
             if isinstance(content, str):
                 answer.append((content, [i, "content"]))
+            elif isinstance(content, dict):  # one entry, not in a list (allowed too)
+                _pro_entry(content, [i, "content", "content"], answer, thought)
             elif isinstance(content, list):
                 for j, entry in enumerate(content):
-                    if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
-                        continue
-                    kind = entry.get("type", "text")
-                    target = thought if kind == "tool" else answer if kind == "text" else None
-                    if target is not None:
-                        target.append((entry["content"], [i, "content", j, "content"]))
+                    _pro_entry(entry, [i, "content", j, "content"], answer, thought)
     return _joined(answer), _joined(thought)
+
+
+def _pro_entry(entry: Any, path: Path, answer: list[tuple[str, Path | None]],
+               thought: list[tuple[str, Path | None]]) -> None:
+    """A ``"tool"`` entry is reasoning, a ``"text"`` one (the default type) answer."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
+        return
+    kind = entry.get("type", "text")
+    target = thought if kind == "tool" else answer if kind == "text" else None
+    if target is not None:
+        target.append((entry["content"], path))
 
 
 def _joined(leaves: list[tuple[str, Path | None]]) -> tuple[str, Path | None]:
@@ -233,6 +246,9 @@ class ReplyTracker:
 
     def _resync(self) -> list[StreamEvent]:
         value, prefix = unwrap_update(self._value)
+        if value is _UNCHANGED:  # an update that leaves the value as it was
+            self._leaf = self._rleaf = None  # appends must be re-read, not streamed
+            return []
         try:
             if self._kind == "pro_chatbot":
                 (text, leaf), (thought, rleaf) = extract_pro(value)

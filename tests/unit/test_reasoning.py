@@ -240,3 +240,23 @@ def test_a_tool_call_spelled_out_in_the_thinking_is_not_a_call() -> None:
     events = list(client.stream("qwen-3", [{"role": "user", "content": "hi"}], tools=tools))
     assert [e for e in events if isinstance(e, ReasoningDelta)] == [
         ReasoningDelta(f"I could write {call} but"), ReasoningDelta(" no.")]
+
+
+def test_an_update_without_a_value_leaves_the_reply_as_it_was() -> None:
+    """``gr.update()`` with no value means "unchanged" in Gradio: nothing is taken back."""
+    tracker = ReplyTracker("pro_chatbot")
+    value = pro_value("think", "Hello")
+    tracker.full({"__type__": "update", "value": value})
+    assert tracker.full({"__type__": "update", "visible": True}) == []
+    assert (tracker.text, tracker.reasoning) == ("Hello", "think")
+    # Back to a value: only what is new streams.
+    assert tracker.full({"__type__": "update", "value": pro_value("think", "Hello!")}) == [
+        TextDelta("!")]
+
+
+def test_a_message_whose_content_is_one_entry_not_a_list() -> None:
+    one = [{"role": "user", "content": "hi"},
+           {"role": "assistant", "content": {"type": "tool", "content": "pondering"}}]
+    assert extract_pro(one) == (("", None), ("pondering", [1, "content", "content"]))
+    one[1]["content"] = {"type": "text", "content": "Hi"}
+    assert extract_pro(one) == (("Hi", [1, "content", "content"]), ("", None))
