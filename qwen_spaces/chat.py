@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .catalog import ModelChoice
+from .catalog import ModelChoice, SpaceSpec
 from .events import ToolCall
 from .images import ImageSource, image_from
 from .tools import (
@@ -246,7 +246,7 @@ def check_thinking(choice: ModelChoice, thinking: object, budget: object) -> Non
                              f"{high} for {choice.model_name}, not {budget!r}")
 
 
-def budget_units(spec: Any, tokens: int | None) -> int | None:
+def budget_units(spec: SpaceSpec, tokens: int | None) -> int | None:
     """The Space's budget control value for ``tokens`` (rounded up to its unit)."""
     if tokens is None:
         tokens = spec.default_thinking_budget

@@ -334,7 +334,7 @@ class SpaceClient:
                 session_hash = session.session_hash if session else secrets.token_hex(6)
                 if api.prelude is not None:
                     await self._call_step(api, api.prelude, job, session_hash,
-                                          step_inputs(api.prelude, chat, api))
+                                          step_inputs(api.prelude, chat, api, spec))
                 run = self._run_once(api, data, job, session_hash=session_hash,
                                      expect_users=expect)
                 if spec.think_tags or spec.answer_end:  # what the caller sees, all along
@@ -374,8 +374,7 @@ class SpaceClient:
         """The session for this call, the chat to send on it, and the user turns the
         Space must show once it has the new message (None for a fresh session)."""
         chat = job.chat
-        key = (job.choice.spec.name, job.base_url)
-        session = self.sessions.take(key, chat.history) if reuse else None
+        session = self.sessions.take(_space_key(job), chat.history) if reuse else None
         if session is not None:
             return session, replace(chat, history=()), session.turns + 1
         flat = replace(chat, query=flatten(chat.history, chat.query), history=())
@@ -388,7 +387,7 @@ class SpaceClient:
         continued = bool(session.turns)
         session.transcript = (*chat.history, ("user", chat.query), ("assistant", final.text))
         session.turns += 1
-        self.sessions.give_back((job.choice.spec.name, job.base_url), session)
+        self.sessions.give_back(_space_key(job), session)
         return replace(final, extra={**final.extra,
                                      "space_session": "continued" if continued else "new"})
 
@@ -873,37 +872,40 @@ def _coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
     return out
 
 
+def _space_key(job: ChatJob) -> tuple[str, str]:
+    """Sessions are remembered per Space and host."""
+    return job.choice.spec.name, job.base_url
+
+
 def build_inputs(api: SpaceAPI, chat: PreparedChat, files: list[dict[str, Any]],
                  spec: SpaceSpec) -> list[Any]:
-    """One value per live input, in the live order (``None`` for ``gr.State`` slots)."""
-    return [_input_value(role, api, chat, files, spec) for role in api.input_roles]
+    """One value per live input, in the live order (``None`` for ``gr.State`` slots). On a
+    two-step Space the history ends with the new turn, not yet answered."""
+    open_turn = spec.turn == "two_step"
+    return [_input_value(role, api, chat, files, spec, open_turn) for role in api.input_roles]
 
 
-def step_inputs(step: StepAPI, chat: PreparedChat, api: SpaceAPI) -> list[Any]:
+def step_inputs(step: StepAPI, chat: PreparedChat, api: SpaceAPI, spec: SpaceSpec) -> list[Any]:
     """A prelude's inputs: the message box and the history before the new turn."""
-    return [_input_value(role, api, chat, [], None) if role != "history" else
-            encode_history(chat.history, api.history_format, api.history_item)
-            for role in step.input_roles]
+    return [_input_value(role, api, chat, [], spec, False) for role in step.input_roles]
 
 
 def _input_value(role: str | None, api: SpaceAPI, chat: PreparedChat,
-                 files: list[dict[str, Any]], spec: SpaceSpec | None) -> Any:
+                 files: list[dict[str, Any]], spec: SpaceSpec, open_turn: bool) -> Any:
     if role == "query":
         return chat.query
     if role == "history":
-        turns = chat.history
-        if spec is not None and spec.turn == "two_step":  # the new turn, not yet answered
-            turns = (*turns, ("user", chat.query))
+        turns = (*chat.history, ("user", chat.query)) if open_turn else chat.history
         return encode_history(turns, api.history_format, api.history_item)
     if role == "system":
         return chat.system or ""
     if role == "variant":
-        return chat.variant or (spec.default_variant if spec else None)
+        return chat.variant or spec.default_variant
     if role == "image":
         return files[0] if files else None
     if role == "message":
         return {"files": [], "text": chat.query}
-    if role == "settings" and spec is not None:
+    if role == "settings":
         return {"model": chat.variant or spec.default_variant,
                 "sys_prompt": chat.system or spec.default_system or "",
                 "thinking_budget": budget_units(spec, chat.thinking_budget)}

@@ -98,7 +98,7 @@ def test_the_1m_turn_sends_the_message_box_then_the_history_with_the_open_turn()
                 "text": text, "flushing": None, "avatar": "", "files": []}
 
     assert api.prelude is not None
-    assert step_inputs(api.prelude, chat, api) == [
+    assert step_inputs(api.prelude, chat, api, ONE_M) == [
         {"files": [], "text": "q2"}, [[item("q1"), item("a1")]], None]
     assert build_inputs(api, chat, [], ONE_M) == [
         [[item("q1"), item("a1")], [item("q2"), None]], None, None]
