@@ -10,6 +10,8 @@ from .chat import PreparedChat, Role, Turn
 from .client import BASE_URLS_ENV, ChatJob, SpaceClient
 from .discovery import SpaceAPI
 from .errors import (
+    HubUnavailableError,
+    NoSpaceAvailableError,
     QueueFullError,
     QuotaExceededError,
     SessionLostError,
@@ -28,11 +30,14 @@ from .events import (
     QueuePosition,
     ReasoningDelta,
     SpaceLog,
+    SpaceSkipped,
+    SpaceWaking,
     StreamEvent,
     TextDelta,
     ToolCall,
     ToolCallDelta,
 )
+from .hub import SpaceRuntime
 from .tools import ToolCallParser, ToolSpec, extract_json
 from .transport import VERSION as __version__
 from .transport import Timeouts, close_sessions, normalize_base_url
@@ -42,8 +47,10 @@ __all__ = [
     "CATALOG",
     "ChatJob",
     "Finished",
+    "HubUnavailableError",
     "InvalidToolCall",
     "ModelChoice",
+    "NoSpaceAvailableError",
     "PreparedChat",
     "ProcessStarted",
     "ProgressUpdate",
@@ -60,9 +67,12 @@ __all__ = [
     "SpaceError",
     "SpaceLog",
     "SpaceProtocolError",
+    "SpaceRuntime",
+    "SpaceSkipped",
     "SpaceSpec",
     "SpaceTimeoutError",
     "SpaceUnavailableError",
+    "SpaceWaking",
     "StreamEvent",
     "TextDelta",
     "Timeouts",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "HubUnavailableError",
+    "NoSpaceAvailableError",
     "QueueFullError",
     "QuotaExceededError",
     "SessionLostError",
@@ -99,6 +101,31 @@ class SpaceUnavailableError(SpaceError):
         super().__init__(message, space=space, unanswered=unanswered)
         self.stage = stage
         self.status = status
+
+
+class HubUnavailableError(SpaceError):
+    """The Hugging Face Hub's API (``$HF_ENDPOINT``) could not be asked about a Space: no
+    network, a mirror down, or an answer that is not the Hub's. Says nothing about the
+    Space itself."""
+
+    retryable = True
+
+
+class NoSpaceAvailableError(SpaceUnavailableError):
+    """Every model of a failover chain failed (or was skipped) before answering.
+
+    ``failures`` holds ``(model, space_id, reason, error)`` per model in chain order;
+    ``error`` is the exception met, or ``None`` for a model skipped without being asked
+    (cooling down after a recent failure, or unable to take this request).
+    """
+
+    retryable = False
+
+    def __init__(self, failures: list[tuple[str, str, str, SpaceError | None]]) -> None:
+        listed = "; ".join(f"{model} ({space}): {reason}" for model, space, reason, _ in failures)
+        super().__init__(f"no Space in the chain could answer: {listed}. Try again later, or "
+                         "add other models to fallback_models=")
+        self.failures = failures
 
 
 class SpaceAuthError(SpaceError):

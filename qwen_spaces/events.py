@@ -14,6 +14,8 @@ __all__ = [
     "QueuePosition",
     "ReasoningDelta",
     "SpaceLog",
+    "SpaceSkipped",
+    "SpaceWaking",
     "StreamEvent",
     "TextDelta",
     "ToolCall",
@@ -124,6 +126,31 @@ class SpaceLog(StreamEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class SpaceWaking(StreamEvent):
+    """The Space is not serving yet and the client waits for it: ``stage`` is the Hub's
+    (``SLEEPING``, ``BUILDING``, ``APP_STARTING``, ...), ``elapsed`` the seconds waited so
+    far and ``timeout`` the most it will wait (``wake_timeout``)."""
+
+    space_id: str
+    stage: str
+    elapsed: float
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceSkipped(StreamEvent):
+    """Failover: ``model`` could not answer (``reason``) and ``next_model`` is asked
+    instead. Only before any answer text; ``asked`` is False when ``model`` was skipped
+    without a request (cooling down after a recent failure, or unable to take the input)."""
+
+    model: str
+    space_id: str
+    reason: str
+    next_model: str
+    asked: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Finished(StreamEvent):
     """Always last on success: the Space's final answer text, exactly.
 
@@ -153,5 +180,7 @@ _KINDS: dict[type, str] = {
     ProcessStarted: "started",
     ProgressUpdate: "progress",
     SpaceLog: "log",
+    SpaceWaking: "waking",
+    SpaceSkipped: "failover",
     Finished: "finished",
 }

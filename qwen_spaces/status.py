@@ -1,4 +1,5 @@
-"""A one-line, self-updating status display for waits (queue position, ZeroGPU, progress).
+"""A one-line, self-updating status display for waits (waking Space, failover, queue
+position, ZeroGPU, progress).
 
 Both adapters' display callbacks use it. In Jupyter it updates one output line in place;
 elsewhere it writes to stderr.
@@ -30,6 +31,12 @@ def describe(event: StreamEvent | dict[str, Any]) -> str | None:
         parts = [f"{s.get('desc') or 'working'} {s.get('index')}/{s.get('length')}"
                  for s in steps if s.get("length")]
         return "… " + (", ".join(parts) or "working")
+    if kind == "waking":
+        return (f"⏰ waking {data.get('space_id')}: {data.get('stage')}, "
+                f"{data.get('elapsed') or 0:.0f} s (waits up to {data.get('timeout') or 0:.0f} s)")
+    if kind == "failover":
+        return (f"↷ {data.get('model')} skipped ({data.get('reason')}); "
+                f"trying {data.get('next_model')}")
     if kind == "log":
         icon = {"warning": "⚠", "error": "✖"}.get(str(data.get("level")), "•")
         return f"{icon} {data.get('message')}"
