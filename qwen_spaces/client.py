@@ -32,6 +32,7 @@ from .catalog import ModelChoice, SpaceSpec, resolve_model
 from .chat import PreparedChat, Turn, budget_units, encode_history, flatten, prepare_chat
 from .discovery import SpaceAPI, StepAPI, parse_config, pinned_api
 from .errors import (
+    NoSpaceAvailableError,
     QueueFullError,
     SessionLostError,
     SpaceError,
@@ -43,10 +44,14 @@ from .events import (
     Finished,
     InvalidToolCall,
     ReasoningDelta,
+    SpaceSkipped,
+    SpaceWaking,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
 )
+from .failover import Cooldowns, failover_reason
+from .hub import Hub, SpaceRuntime, is_space_id, stage_advice, subdomain_of
 from .images import ImageData, ImageSource, RemoteImage, inspect_image
 from .limits import ReplyLimiter, limit_stream
 from .protocol import JobProtocol, loads
@@ -70,12 +75,33 @@ class ChatJob:
     base_url: str
     #: When a tool call is required and the reply has no valid one, ask again this often.
     tool_reasks: int = 1
+    #: The Hub id the caller named (``space_id=``): whose stage to ask, on any host.
+    space_id: str | None = None
+    #: Failover: the models to try, in order, when this one cannot answer (see
+    #: :mod:`qwen_spaces.failover`); ``Unfit`` entries cannot take this request.
+    fallbacks: tuple[ChatJob | Unfit, ...] = ()
+    #: Models named before this one that cannot take this request (skipped).
+    passed_over: tuple[Unfit, ...] = ()
 
     @property
     def token_host(self) -> str:
         """The origin the token and extra headers may go to: the base URL's scheme, host
         and port (the transport compares all three; the name is historical)."""
         return self.base_url
+
+
+@dataclass(frozen=True)
+class Unfit:
+    """A model of a failover chain that cannot take this request, and why (no image input,
+    no tools, no thinking switch, ...). It is skipped without a request."""
+
+    model: str
+    space_id: str
+    reason: str
+
+
+#: Events that are part of the answer: after one of them, a call is never moved elsewhere.
+_ANSWER = (TextDelta, ReasoningDelta, ToolCallDelta, InvalidToolCall, Finished)
 
 
 def _as_secret(token: object, source: str = "hf_token=") -> Secret | None:
@@ -141,6 +167,8 @@ class SpaceClient:
         base_urls: Mapping[str, str] | None = None,
         trust_env: bool = True,
         session_ttl: float = 900.0,
+        wake_timeout: float = 300.0,
+        failover_cooldown: float = 60.0,
     ) -> None:
         token = _as_secret(hf_token)
         if token is None and hf_token is None and read_env_token:
@@ -148,6 +176,8 @@ class SpaceClient:
             token = Secret(*found) if found else None
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if not wake_timeout > 0:
+            raise ValueError("wake_timeout must be > 0 seconds")
         if proxy is not None:
             proxy = normalize_base_url(proxy, what="proxy")
         self.transport = Transport(token=token, timeouts=timeouts or Timeouts(),
@@ -164,6 +194,13 @@ class SpaceClient:
         self._apis: dict[tuple[str, str], SpaceAPI] = {}
         #: Conversations held in Space sessions (Qwen3-Demo; see qwen_spaces.sessions).
         self.sessions = SessionBook(ttl=session_ttl)
+        #: The Hub's runtime API ($HF_ENDPOINT), asked when a Space answers an error page.
+        self.hub = Hub(self.transport)
+        #: Seconds a call waits for a sleeping or starting Space to come up.
+        self.wake_timeout = wake_timeout
+        #: Spaces that failed recently, skipped by failover calls (see qwen_spaces.failover).
+        self.cooldowns = Cooldowns(failover_cooldown)
+        self._subdomains: dict[str, str] = {}  # *.hf.space subdomain -> Space id
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                dict[tuple[str, str], asyncio.Lock]]
         self._locks = weakref.WeakKeyDictionary()
@@ -197,6 +234,8 @@ class SpaceClient:
         parallel_tool_calls: bool = True,
         thinking: bool | None = None,
         thinking_budget: int | None = None,
+        space_id: str | None = None,
+        fallback_models: Sequence[str] | None = None,
     ) -> ChatJob:
         """Validate everything that can be checked offline. Raises ``ValueError``.
 
@@ -206,17 +245,55 @@ class SpaceClient:
         ``parallel_tool_calls=False`` keeps only the reply's first valid call.
         ``thinking`` switches a Space's thinking on or off (None: its default) and
         ``thinking_budget`` caps it, in tokens; a Space without them raises ``ValueError``.
+
+        ``space_id`` names the Hub Space behind ``base_url`` (``owner/name``): its stage is
+        asked when it answers an error page, and messages name it. Without it, the stage
+        is asked for a catalog URL and for ``*.hf.space`` hosts, never for other hosts.
+
+        ``fallback_models`` are asked in order when ``model`` cannot answer before its
+        first token (:mod:`qwen_spaces.failover`). They take the same request; ``variant``,
+        ``base_url`` and ``space_id`` apply to ``model`` only. A model that cannot take it
+        (images, tools, thinking) is skipped; when none can, ``ValueError`` lists why.
         """
-        choice = resolve_model(model, variant)
         if not isinstance(tool_reasks, int) or tool_reasks < 0:
             raise ValueError("tool_reasks must be an integer >= 0")
-        chat = prepare_chat(choice, messages, system_prompt=system_prompt, tools=tools,
-                            tool_choice=tool_choice, response_format=response_format,
-                            parallel_tool_calls=parallel_tool_calls, thinking=thinking,
-                            thinking_budget=thinking_budget)
-        base = normalize_base_url(base_url or self.base_urls.get(choice.spec.name)
-                                  or choice.spec.url)
-        return ChatJob(choice, chat, base, tool_reasks)
+        if space_id is not None and (not isinstance(space_id, str)
+                                     or not is_space_id(space_id.strip())):
+            raise ValueError(f"space_id must look like owner/name (a Hugging Face Space id), "
+                             f"got {space_id!r}")
+        names = _chain(model, fallback_models)
+
+        def job_for(name: str, first: bool) -> ChatJob:
+            choice = resolve_model(name, variant if first else None)
+            chat = prepare_chat(choice, messages, system_prompt=system_prompt, tools=tools,
+                                tool_choice=tool_choice, response_format=response_format,
+                                parallel_tool_calls=parallel_tool_calls, thinking=thinking,
+                                thinking_budget=thinking_budget)
+            url = base_url if first else None
+            base = normalize_base_url(url or self.base_urls.get(choice.spec.name)
+                                      or choice.spec.url)
+            named = space_id.strip() if first and space_id else None
+            if named:
+                choice = replace(choice, spec=replace(choice.spec, space_id=named))
+            return ChatJob(choice, chat, base, tool_reasks, space_id=named)
+
+        if len(names) == 1:
+            return job_for(names[0], True)
+        chain: list[ChatJob | Unfit] = []
+        for i, name in enumerate(names):
+            try:
+                chain.append(job_for(name, i == 0))
+            except ValueError as exc:
+                spec = resolve_model(name).spec  # an unknown name is the caller's error
+                chain.append(Unfit(name, spec.space_id, str(exc)))
+        fit = [i for i, c in enumerate(chain) if isinstance(c, ChatJob)]
+        if not fit:
+            raise ValueError("no model in the chain can take this request: " + "; ".join(
+                f"{c.model}: {c.reason}" for c in chain if isinstance(c, Unfit)))
+        first = chain[fit[0]]
+        assert isinstance(first, ChatJob)
+        passed = tuple(c for c in chain[:fit[0]] if isinstance(c, Unfit))
+        return replace(first, fallbacks=tuple(chain[fit[0] + 1:]), passed_over=passed)
 
     def astream(self, model: str, messages: Sequence[Turn | Mapping[str, Any]], *,
                 stop: Sequence[str] | None = None, max_tokens: int | None = None,
@@ -241,6 +318,20 @@ class SpaceClient:
              **kwargs: Any) -> Finished:
         return sync.run(_final(self.astream(model, messages, **kwargs)))
 
+    async def aruntime(self, model: str, *, base_url: str | None = None,
+                       space_id: str | None = None) -> SpaceRuntime | None:
+        """What the Hub says about the Space behind ``model`` (at ``base_url``): its stage
+        and hardware. None when no Hub Space is known for that host (a replica or another
+        host, without ``space_id``). Raises :class:`HubUnavailableError` when the Hub cannot
+        be asked."""
+        job = self.prepare(model, [{"role": "user", "content": "?"}], base_url=base_url,
+                           space_id=space_id)
+        return await self._runtime(job) if _has_runtime(job) else None
+
+    def runtime(self, model: str, *, base_url: str | None = None,
+                space_id: str | None = None) -> SpaceRuntime | None:
+        return sync.run(self.aruntime(model, base_url=base_url, space_id=space_id))
+
     async def adiscover(self, model: str, *, base_url: str | None = None) -> SpaceAPI:
         spec = resolve_model(model).spec
         base = normalize_base_url(base_url or self.base_urls.get(spec.name) or spec.url)
@@ -252,9 +343,91 @@ class SpaceClient:
     def astream_job(self, job: ChatJob, *, stop: Sequence[str] | None = None,
                     max_tokens: int | None = None) -> AsyncGenerator[StreamEvent, None]:
         """Stream a prepared job (the adapters' entry point)."""
+        if job.fallbacks or job.passed_over:
+            return self._failover(job, stop, max_tokens)
+        return self._single(job, stop, max_tokens)
+
+    def _single(self, job: ChatJob, stop: Sequence[str] | None,
+                max_tokens: int | None) -> AsyncGenerator[StreamEvent, None]:
         if job.chat.parse_tools:
             return self._tool_stream(job, stop, max_tokens)
         return self._limited(job, stop, max_tokens)
+
+    async def _failover(self, job: ChatJob, stop: Sequence[str] | None,
+                        max_tokens: int | None) -> AsyncGenerator[StreamEvent, None]:
+        """Ask the chain's models in order until one answers (see
+        :mod:`qwen_spaces.failover`). A Space that failed recently is asked last, after
+        the others; one out of ZeroGPU quota not before its quota is back."""
+        head = replace(job, fallbacks=(), passed_over=())
+        chain: list[ChatJob | Unfit] = [*job.passed_over, head, *job.fallbacks]
+        skipped: list[tuple[str, str, str, SpaceError | None]] = []
+        deferred: list[tuple[ChatJob, str]] = []
+        for i, cand in enumerate(chain):
+            if isinstance(cand, Unfit):
+                skipped.append((cand.model, cand.space_id, cand.reason, None))
+                nxt = _next_model(chain, i + 1, deferred)
+                if nxt:
+                    yield SpaceSkipped(cand.model, cand.space_id, cand.reason, nxt, asked=False)
+                continue
+            why = self.cooldowns.skip_reason(_space_key(cand))
+            if why is not None:
+                reason, hard = why
+                if hard:
+                    skipped.append((_model(cand), cand.choice.spec.space_id, reason, None))
+                else:
+                    deferred.append((cand, reason))
+                nxt = _next_model(chain, i + 1, deferred)
+                if nxt and nxt != _model(cand):
+                    yield SpaceSkipped(_model(cand), cand.choice.spec.space_id, reason, nxt,
+                                       asked=False)
+                continue
+            outcome: list[tuple[str, str, str, SpaceError | None]] = []
+            async for event in self._try_candidate(cand, stop, max_tokens, skipped, outcome):
+                yield event
+            if not outcome:
+                return
+            skipped += outcome
+            nxt = _next_model(chain, i + 1, deferred)
+            if nxt:
+                yield SpaceSkipped(outcome[0][0], outcome[0][1], outcome[0][2], nxt)
+        for n, (cand, _reason) in enumerate(deferred):  # last resort: recently failed ones
+            outcome = []
+            async for event in self._try_candidate(cand, stop, max_tokens, skipped, outcome):
+                yield event
+            if not outcome:
+                return
+            skipped += outcome
+            if n + 1 < len(deferred):
+                yield SpaceSkipped(outcome[0][0], outcome[0][1], outcome[0][2],
+                                   _model(deferred[n + 1][0]))
+        last = next((e for *_, e in reversed(skipped) if e is not None), None)
+        raise NoSpaceAvailableError(skipped) from last
+
+    async def _try_candidate(self, cand: ChatJob, stop: Sequence[str] | None,
+                             max_tokens: int | None,
+                             skipped: list[tuple[str, str, str, SpaceError | None]],
+                             outcome: list[tuple[str, str, str, SpaceError | None]],
+                             ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream one model of a chain. On a failover failure before its first answer
+        event, record it in ``outcome`` (and the client's cool-downs) and end quietly."""
+        key = _space_key(cand)
+        started = False
+        try:
+            async with aclosing(self._single(cand, stop, max_tokens)) as events:
+                async for event in events:
+                    if isinstance(event, _ANSWER):
+                        started = True
+                        if isinstance(event, Finished):
+                            event = _with_failover(event, cand, skipped)
+                    yield event
+        except SpaceError as exc:
+            reason = None if started else failover_reason(exc)
+            if reason is None:
+                raise
+            self.cooldowns.failed(key, exc, reason)
+            outcome.append((_model(cand), cand.choice.spec.space_id, reason, exc))
+            return
+        self.cooldowns.succeeded(key)
 
     def _limited(self, job: ChatJob, stop: Sequence[str] | None,
                  max_tokens: int | None) -> AsyncGenerator[StreamEvent, None]:
@@ -319,6 +492,7 @@ class SpaceClient:
         attempt = 0
         rediscovered = False
         lost = False  # the Space dropped a session we continued: start afresh
+        waking = _Waking() if _has_runtime(job) else None
         while True:
             answered = False
             api = None
@@ -355,6 +529,11 @@ class SpaceClient:
                 lost = True  # re-send the conversation flattened, on a fresh session
                 continue
             except SpaceError as exc:
+                if not answered and waking is not None and waking.applies(exc, api):
+                    async for event in self._await_space(job, exc, waking):
+                        yield event
+                    if waking.retry:
+                        continue
                 if (not answered and not rediscovered and api is not None
                         and api.source == "config" and _stale_api(exc)):
                     # The Space restarted or changed since we read its /config (a pinned
@@ -367,6 +546,80 @@ class SpaceClient:
                 attempt += 1
                 delay = min(8.0, self.retry_backoff * 2 ** (attempt - 1))
                 await asyncio.sleep(delay * (0.5 + random.random()))
+
+    # -- a Space that is not serving: ask the Hub, wait for it to wake --------------------
+    async def _await_space(self, job: ChatJob, exc: SpaceError,
+                           waking: _Waking) -> AsyncGenerator[StreamEvent, None]:
+        """The Space answered an error page (or nothing) instead of its app: ask the Hub
+        for its stage, which ``exc.stage`` then holds. A stage that does not end by waiting
+        raises at once; a sleeping or starting Space is waited for (``SpaceWaking`` events,
+        polls backing off from 1 s to 5 s) until it runs (``waking.retry``: call it again)
+        or ``wake_timeout`` has passed. A running Space, or a Hub that cannot be asked,
+        leaves ``exc`` to the usual retry rules."""
+        loop = asyncio.get_running_loop()
+        waking.retry = False
+        if waking.started is None:
+            waking.started = loop.time()
+        space = job.choice.spec.space_id
+        while True:
+            try:
+                runtime = await self._runtime(job)
+            except SpaceError as hub_exc:
+                if not waking.waited:
+                    waking.done = True  # asked once per call; the Space's error stands
+                    if exc.args:
+                        exc.args = (f"{exc.args[0]} (the Hub could not say why: "
+                                    f"{str(hub_exc).split(': ', 1)[-1]})", *exc.args[1:])
+                    return
+                runtime = None  # mid-wait: a Hub blip is waited out like a slow start
+            stage = runtime.stage if runtime is not None else waking.stage or "UNKNOWN"
+            kind = runtime.kind if runtime is not None else "starting"
+            if isinstance(exc, SpaceUnavailableError):
+                exc.stage = stage
+            if kind == "failed":
+                err = SpaceUnavailableError(
+                    f"{space} {stage_advice(stage)}", space=space, stage=stage,
+                    status=getattr(exc, "status", None))
+                err.retryable = False
+                raise err from None
+            if kind == "running" and not waking.waited:
+                waking.done = True  # it runs: the error is not about its stage
+                return
+            elapsed = loop.time() - waking.started
+            if elapsed >= self.wake_timeout:
+                err = SpaceUnavailableError(
+                    f"{space} is still {stage} after waiting {elapsed:.0f} s for it to start "
+                    f"(wake_timeout={self.wake_timeout:g}); try again later, raise "
+                    "wake_timeout, or use another model (fallback_models=)", space=space,
+                    stage=stage, status=getattr(exc, "status", None))
+                err.retryable = False
+                raise err from None
+            if kind == "running" and not waking.running_seen:
+                waking.running_seen = True  # up: ask the Space again at once
+                waking.retry = True
+                return
+            waking.waited, waking.stage = True, stage
+            yield SpaceWaking(runtime.space_id if runtime else space, stage, elapsed,
+                              self.wake_timeout)
+            await asyncio.sleep(min(waking.next_pause(), self.wake_timeout - elapsed))
+            if kind == "running":
+                waking.retry = True  # running, yet it answered a page: ask again, slowly
+                return
+
+    async def _runtime(self, job: ChatJob) -> SpaceRuntime:
+        """The Hub's word on the job's Space: the one named ``space_id=``, the catalog's for
+        its own URL, or the one serving a ``*.hf.space`` host (looked up once)."""
+        spec = job.choice.spec
+        if job.space_id or job.base_url == spec.url:
+            return await self.hub.runtime(spec.space_id)
+        sub = subdomain_of(job.base_url)
+        assert sub is not None, "only called when _has_runtime(job)"
+        known = self._subdomains.get(sub)
+        if known is not None:
+            return await self.hub.runtime(known)
+        runtime = await self.hub.by_subdomain(sub)
+        self._subdomains[sub] = runtime.space_id
+        return runtime
 
     # -- Space sessions (conversation kept in gr.State) ---------------------------------
     def _open_session(self, job: ChatJob, *, reuse: bool,
@@ -872,6 +1125,44 @@ def _coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
     return out
 
 
+def _model(job: ChatJob) -> str:
+    return job.choice.model_name
+
+
+def _chain(model: str, fallback_models: Sequence[str] | None) -> list[str]:
+    """``model`` then its fallbacks, each once, in order."""
+    if fallback_models is None:
+        return [model]
+    if isinstance(fallback_models, str) or not all(
+            isinstance(m, str) and m.strip() for m in fallback_models):
+        raise ValueError("fallback_models must be a list of model names, e.g. "
+                         "[\"qwen-2.5\", \"qwen-2-72b\"]")
+    names: list[str] = []
+    for name in (model, *(m.strip() for m in fallback_models)):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _next_model(chain: Sequence[ChatJob | Unfit], start: int,
+                deferred: Sequence[tuple[ChatJob, str]]) -> str | None:
+    """The model a failover call asks next: the next fit one not cooling down, else the
+    first recently failed one it falls back to."""
+    for cand in chain[start:]:
+        if isinstance(cand, ChatJob):
+            return _model(cand)
+    return _model(deferred[0][0]) if deferred else None
+
+
+def _with_failover(final: Finished, job: ChatJob,
+                   skipped: Sequence[tuple[str, str, str, SpaceError | None]]) -> Finished:
+    """``extra["failover"]``: which model answered, and why each one before it did not."""
+    info = {"model": _model(job), "space_id": job.choice.spec.space_id,
+            "skipped": [{"model": m, "space_id": sid, "reason": reason, "asked": e is not None}
+                        for m, sid, reason, e in skipped]}
+    return replace(final, extra={**final.extra, "failover": info})
+
+
 def _space_key(job: ChatJob) -> tuple[str, str]:
     """Sessions are remembered per Space and host."""
     return job.choice.spec.name, job.base_url
@@ -910,6 +1201,47 @@ def _input_value(role: str | None, api: SpaceAPI, chat: PreparedChat,
                 "sys_prompt": chat.system or spec.default_system or "",
                 "thinking_budget": budget_units(spec, chat.thinking_budget)}
     return None
+
+
+def _has_runtime(job: ChatJob) -> bool:
+    """Whether the Hub can be asked about the job's Space (see :meth:`SpaceClient._runtime`)."""
+    return bool(job.space_id or job.base_url == job.choice.spec.url
+                or subdomain_of(job.base_url))
+
+
+class _Waking:
+    """One call's wait for its Space to come up."""
+
+    __slots__ = ("done", "pause", "retry", "running_seen", "stage", "started", "waited")
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.done = False           # the Hub was asked and the Space's error stands
+        self.waited = False         # a stage other than running was seen
+        self.running_seen = False   # ... and then running
+        self.retry = False          # ask the Space again now
+        self.stage: str | None = None
+        self.pause = WAKE_POLL[0]
+
+    def applies(self, exc: SpaceError, api: SpaceAPI | None) -> bool:
+        """An error page from the Space (any HTTP status), or no answer to its first
+        request: what a Space that is not serving gives."""
+        if self.done:
+            return False
+        if isinstance(exc, SpaceUnavailableError):
+            return exc.status is not None or self.waited
+        return isinstance(exc, SpaceTimeoutError) and api is None and \
+            exc.phase in ("request", "connect")
+
+    def next_pause(self) -> float:
+        pause = self.pause
+        self.pause = min(WAKE_POLL[1], self.pause * 1.5)
+        return pause
+
+
+#: Seconds between the Hub polls while a Space wakes: the first, and the most (the JS
+#: client polls every 1 s, gradio_client every 2 s).
+WAKE_POLL = (1.0, 5.0)
 
 
 def _stream_read_limit(idle: float) -> float:
