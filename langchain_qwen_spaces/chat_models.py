@@ -61,6 +61,8 @@ from qwen_spaces import (
     ReasoningDelta,
     SpaceClient,
     SpaceLog,
+    SpaceSkipped,
+    SpaceWaking,
     StreamEvent,
     TextDelta,
     Timeouts,
@@ -74,6 +76,7 @@ from qwen_spaces import sync as _sync
 from qwen_spaces.auth import find_token, image_url_only, mask_url, masked_settings
 from qwen_spaces.chat import check_thinking
 from qwen_spaces.client import ChatJob, ClientCache
+from qwen_spaces.hub import is_space_id
 from qwen_spaces.transport import normalize_base_url
 
 __all__ = ["STATUS_EVENT", "ChatQwenSpaces"]
@@ -112,7 +115,8 @@ class ChatQwenSpaces(BaseChatModel):
     ``content`` with ``output_version="v1"``). Earlier reasoning in the history is not
     sent back, as Qwen3's chat template drops it.
 
-    Queue position, start, progress and Space logs (including ZeroGPU waits) are
+    Queue position, start, progress, Space logs (including ZeroGPU waits), a sleeping
+    Space's wake-up (``kind="waking"``) and failover (``kind="failover"``) are
     dispatched as the custom event ``"qwen_spaces_status"``, wherever LangChain gives the
     model a callback manager (``invoke``, ``batch``, ``stream_events``) or a parent run.
     """
@@ -125,7 +129,22 @@ class ChatQwenSpaces(BaseChatModel):
     base_url: str | None = None
     """Talk to this host instead of the catalog's Space (a replica, a duplicated Space)."""
     base_urls: dict[str, str] | None = None
-    """Per-model hosts, used when ``model=`` is overridden on a call."""
+    """Per-model hosts, used for ``fallback_models`` and when ``model=`` is overridden on a
+    call."""
+    fallback_models: list[str] | None = None
+    """Failover: models asked in order when ``model`` cannot answer before its first token
+    (asleep past ``wake_timeout``, paused, out of ZeroGPU quota, queue full, unreachable).
+    Models that cannot take the request (images, tools, thinking) are skipped. The answer's
+    ``response_metadata["failover"]`` says which model answered and why the others did not;
+    a Space that failed is skipped by later calls for a cool-down (or until its quota is
+    back). Nothing is retried after the first token."""
+    space_id: str | None = None
+    """The Hub Space behind ``base_url`` (``owner/name``), for a host the Hub cannot be
+    asked about by its URL (a self-hosted copy): its stage is then read when it answers an
+    error page, and errors name it."""
+    wake_timeout: float = 300.0
+    """Seconds to wait for a sleeping or starting Space to come up (progress is dispatched
+    as ``"qwen_spaces_status"`` events of kind ``waking``)."""
     hf_token: SecretStr | None = Field(alias="api_key", default_factory=_default_token)
     """Hugging Face token, sent only to the Space's own origin. Default: ``$HF_TOKEN``, else
     the token saved by ``hf auth login`` (``$HF_TOKEN_PATH``, ``$HF_HOME/token``)."""
@@ -179,6 +198,12 @@ class ChatQwenSpaces(BaseChatModel):
             normalize_base_url(url)
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ValueError("max_tokens must be >= 1")
+        for name in self.fallback_models or ():
+            resolve_model(name)
+        if self.space_id is not None and not is_space_id(self.space_id):
+            raise ValueError(f"space_id must look like owner/name, got {self.space_id!r}")
+        if not self.wake_timeout > 0:
+            raise ValueError("wake_timeout must be > 0 seconds")
         check_thinking(resolve_model(self.model_name, self.variant), self.thinking,
                        self.thinking_budget)
         Timeouts.from_timeout(self.timeout, queue=self.queue_timeout)
@@ -404,7 +429,7 @@ class ChatQwenSpaces(BaseChatModel):
             hf_token=self.hf_token, read_env_token=False,
             timeouts=Timeouts.from_timeout(self.timeout, queue=self.queue_timeout),
             max_retries=self.max_retries, proxy=self.proxy, headers=self.headers,
-            base_urls=urls)
+            base_urls=urls, wake_timeout=self.wake_timeout)
 
     def _prepare(self, messages: Sequence[BaseMessage], stop: list[str] | None,
                  kwargs: dict[str, Any]) -> tuple[ChatJob, dict[str, Any]]:
@@ -419,17 +444,21 @@ class ChatQwenSpaces(BaseChatModel):
             tool_reasks=kwargs.get("tool_reasks", self.tool_reasks),
             parallel_tool_calls=kwargs.get("parallel_tool_calls", True),
             thinking=kwargs.get("thinking", self.thinking),
-            thinking_budget=kwargs.get("thinking_budget", self.thinking_budget))
+            thinking_budget=kwargs.get("thinking_budget", self.thinking_budget),
+            space_id=kwargs.get("space_id", self.space_id if model == self.model_name else None),
+            fallback_models=kwargs.get("fallback_models", self.fallback_models))
         limits = {"stop": stop if stop is not None else self.stop,
                   "max_tokens": kwargs.get("max_tokens", self.max_tokens)}
         return job, limits
 
     @staticmethod
     def _metadata(final: Finished, job: ChatJob) -> dict[str, Any]:
-        meta = {"model_name": job.choice.model_name, "model_provider": PROVIDER,
-                "finish_reason": final.finish_reason, "space_id": job.choice.spec.space_id,
+        # After a failover the answer is another model's: name the one that answered.
+        meta = {"model_name": final.model or job.choice.model_name, "model_provider": PROVIDER,
+                "finish_reason": final.finish_reason,
+                "space_id": final.space_id or job.choice.spec.space_id,
                 "event_id": final.event_id}
-        for key in ("tool_reasks", "space_session"):
+        for key in ("tool_reasks", "space_session", "failover"):
             if key in final.extra:
                 meta[key] = final.extra[key]
         return meta
@@ -449,8 +478,9 @@ class ChatQwenSpaces(BaseChatModel):
 
     @staticmethod
     def _status_data(event: StreamEvent, job: ChatJob) -> dict[str, Any]:
-        return {**event.as_dict(), "model": job.choice.model_name,
-                "space_id": job.choice.spec.space_id}
+        # Waking and failover events name their own Space and model.
+        return {"model": job.choice.model_name, "space_id": job.choice.spec.space_id,
+                **event.as_dict()}
 
     def _status(self, event: StreamEvent, job: ChatJob,
                 run_manager: CallbackManagerForLLMRun | None) -> None:
@@ -480,7 +510,7 @@ class ChatQwenSpaces(BaseChatModel):
 
 
 #: Events shown as the ``qwen_spaces_status`` custom event (not part of the message).
-_STATUS = (QueuePosition, ProcessStarted, ProgressUpdate, SpaceLog)
+_STATUS = (QueuePosition, ProcessStarted, ProgressUpdate, SpaceLog, SpaceWaking, SpaceSkipped)
 
 
 class _Chunker:

@@ -51,6 +51,7 @@ from qwen_spaces import (
 from qwen_spaces.auth import find_token, mask_url, masked_settings
 from qwen_spaces.chat import check_thinking
 from qwen_spaces.client import ClientCache
+from qwen_spaces.hub import is_space_id
 
 from .calls import call_dict, invalid_dict, openai_tools, selections
 from .messages import to_turns
@@ -83,7 +84,8 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
     ``space_id``, ``model``, ``event_id``, ``duration``, ``text``). Streams yield the
     cumulative text plus the exact ``delta``, then one last response with ``delta=""`` and
     ``raw``; a Space's rewrite of sent text shows as ``additional_kwargs["replaced"]``.
-    Queue/progress/log status is dispatched as ``QwenSpacesStatusEvent``. Call keywords
+    Queue/progress/log status, a sleeping Space's wake-up and failover are dispatched as
+    ``QwenSpacesStatusEvent``. Call keywords
     ``stop``, ``max_tokens`` and ``tool_reasks`` override the fields; other keywords are
     ignored.
 
@@ -119,6 +121,21 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
         "counts thousands: rounded up). None: the Space's default, the most.")
     base_url: str | None = Field(
         default=None, description="Another host for the Space: a replica or duplicated Space.")
+    base_urls: dict[str, str] | None = Field(
+        default=None, description="Per-model hosts (model name -> URL), used for "
+        "fallback_models.")
+    fallback_models: list[str] | None = Field(
+        default=None, description="Failover: models asked in order when `model` cannot answer "
+        "before its first token (asleep past wake_timeout, paused, out of ZeroGPU quota, "
+        "queue full, unreachable); models that cannot take the request are skipped. "
+        "raw['extra']['failover'] says which answered and why the others did not.")
+    space_id: str | None = Field(
+        default=None, description="The Hub Space behind base_url (owner/name), for a host the "
+        "Hub cannot be asked about by its URL: its stage is read when it answers an error "
+        "page, and errors name it.")
+    wake_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds to wait for a sleeping or starting Space "
+        "to come up (progress: QwenSpacesStatusEvent of kind 'waking').")
     hf_token: SecretStr | None = Field(
         default_factory=_env_token, exclude=True, repr=False,
         description="Hugging Face token (default $HF_TOKEN, else the token `hf auth login` "
@@ -171,6 +188,13 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
             normalize_base_url(self.base_url)
         if self.proxy is not None:
             normalize_base_url(self.proxy, what="proxy")
+        for name, url in (self.base_urls or {}).items():
+            resolve_model(name)
+            normalize_base_url(url)
+        for name in self.fallback_models or ():
+            resolve_model(name)
+        if self.space_id is not None and not is_space_id(self.space_id):
+            raise ValueError(f"space_id must look like owner/name, got {self.space_id!r}")
         return self
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -297,7 +321,10 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
                              parallel_tool_calls=kwargs.get("parallel_tool_calls", True),
                              thinking=kwargs.get("thinking", self.thinking),
                              thinking_budget=kwargs.get("thinking_budget",
-                                                        self.thinking_budget))
+                                                        self.thinking_budget),
+                             space_id=self.space_id,
+                             fallback_models=kwargs.get("fallback_models",
+                                                        self.fallback_models))
         events = client.astream_job(job, stop=kwargs.get("stop", self.stop),
                                     max_tokens=kwargs.get("max_tokens", self.max_tokens))
         return job, events
@@ -316,7 +343,8 @@ class QwenSpacesLLM(FunctionCallingLLM, CustomLLM):
         return self._clients.get(
             hf_token=self.hf_token, read_env_token=False,
             timeouts=Timeouts.from_timeout(self.timeout, queue=self.queue_timeout),
-            max_retries=self.max_retries, proxy=self.proxy, headers=self.headers)
+            max_retries=self.max_retries, proxy=self.proxy, headers=self.headers,
+            base_urls=self.base_urls, wake_timeout=self.wake_timeout)
 
 
 def _chat(step: Step) -> ChatResponse:

@@ -1,5 +1,6 @@
-"""Space status (queue position, start, progress, ``gr.Info``/ZeroGPU logs) as LlamaIndex
-instrumentation events, so observability handlers see why a call is waiting.
+"""Space status (waking, failover, queue position, start, progress, ``gr.Info``/ZeroGPU
+logs) as LlamaIndex instrumentation events, so observability handlers see why a call is
+waiting.
 
 Status is kept out of the response stream on purpose: query and chat engines read every
 streamed response as answer text.
@@ -21,19 +22,22 @@ __all__ = ["QwenSpacesStatusEvent", "StatusDisplay", "dispatch_status"]
 
 dispatcher = get_dispatcher(__name__)
 
-StatusKind = Literal["queue", "started", "progress", "log"]
+StatusKind = Literal["queue", "started", "progress", "log", "waking", "failover"]
 _STATUS: dict[str, StatusKind] = {"queue": "queue", "started": "started", "progress": "progress",
-                                  "log": "log"}
+                                  "log": "log", "waking": "waking", "failover": "failover"}
 
 
 class QwenSpacesStatusEvent(BaseEvent):
     """One status update from the Space running a ``QwenSpacesLLM`` call.
 
     ``kind`` is ``queue`` (``details``: position, queue_size, eta), ``started`` (eta),
-    ``progress`` (steps) or ``log`` (level, message, title; ZeroGPU waits arrive as logs).
+    ``progress`` (steps), ``log`` (level, message, title; ZeroGPU waits arrive as logs),
+    ``waking`` (space_id, stage, elapsed, timeout: a sleeping or starting Space) or
+    ``failover`` (model, space_id, reason, next_model, asked). ``model`` and ``space_id``
+    are the call's first model; a waking or failover event names its own in ``details``.
     """
 
-    kind: StatusKind = Field(description="queue, started, progress or log.")
+    kind: StatusKind = Field(description="queue, started, progress, log, waking or failover.")
     model: str = Field(description="Catalog model name of the call.")
     space_id: str = Field(description="Hugging Face Space id, e.g. Qwen/Qwen2.5-Max-Demo.")
     details: dict[str, Any] = Field(description="The core event's fields (``as_dict()``).")
