@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from qwen_spaces import (
+    NoSpaceAvailableError,
     QueueFullError,
     QuotaExceededError,
     SpaceAppError,
@@ -24,6 +25,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "STATUS_EVENT",
     "ChatQwenSpaces",
+    "NoSpaceAvailableError",
     "QueueFullError",
     "QuotaExceededError",
     "SpaceAppError",

@@ -5,6 +5,7 @@ reaches LlamaIndex instrumentation handlers as ``QwenSpacesStatusEvent``.
 """
 
 from qwen_spaces import (
+    NoSpaceAvailableError,
     QueueFullError,
     QuotaExceededError,
     SpaceAppError,
@@ -19,6 +20,7 @@ from .base import QwenSpacesLLM
 from .events import QwenSpacesStatusEvent, StatusDisplay
 
 __all__ = [
+    "NoSpaceAvailableError",
     "QueueFullError",
     "QuotaExceededError",
     "QwenSpacesLLM",
