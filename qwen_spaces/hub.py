@@ -148,9 +148,22 @@ class Hub:
         return _runtime(space_id, body.get("runtime") or {})
 
     async def _get(self, path: str, space: str) -> dict[str, Any]:
+        try:
+            return await self._get_once(path, space, self.sends_token)
+        except SpaceAuthError as exc:
+            if not exc.token_sent:
+                raise
+            # The Hub refuses a token it does not know even for public Spaces (a stale
+            # $HF_TOKEN): a public Space's stage can still be read without it.
+            try:
+                return await self._get_once(path, space, False)
+            except SpaceError:
+                raise exc from None
+
+    async def _get_once(self, path: str, space: str, with_token: bool) -> dict[str, Any]:
         url = self.endpoint + path
         headers = {"Accept": "application/json"}
-        if self.sends_token:
+        if with_token:
             assert self.transport.token is not None
             headers["Authorization"] = f"Bearer {self.transport.token.get_secret_value()}"
         timeout = self.transport.timeout(total=self.transport.timeouts.request)
@@ -180,13 +193,15 @@ class Hub:
             raise HubUnavailableError(f"{space}: the Hub at {self.endpoint} answered with "
                                       "something that is not a JSON object", space=space)
         if status in (401, 403):
-            advice = ("the token was refused or cannot read it" if self.sends_token
-                      else "it is private; a token with access is needed"
-                      if self.endpoint == DEFAULT_ENDPOINT
-                      else f"{self.endpoint} is not the Hub, so no token is sent there")
+            # Without a token the Hub answers 401 for a private Space and a missing one alike.
+            advice = ("the token was refused or cannot read it" if with_token
+                      else "it is private or does not exist; a token with access is needed"
+                      if origin_of(self.endpoint) == _HUB_ORIGIN
+                      else f"it is private or does not exist ({self.endpoint} is not the "
+                      "Hub's own host, so no token is sent there)")
             raise SpaceAuthError(f"{space}: the Hub refused to show this Space (HTTP "
                                  f"{status}): {advice}", space=space, status=status,
-                                 token_sent=self.sends_token)
+                                 token_sent=with_token)
         if status == 404:
             raise SpaceUnavailableError(
                 f"{space}: the Hub has no such Space (HTTP 404); it was deleted or renamed, "
