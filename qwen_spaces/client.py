@@ -529,6 +529,9 @@ class SpaceClient:
                 lost = True  # re-send the conversation flattened, on a fresh session
                 continue
             except SpaceError as exc:
+                if waking is not None and waking.hub_stage and \
+                        isinstance(exc, SpaceUnavailableError) and exc.status is not None:
+                    exc.stage = waking.hub_stage  # the Hub's word this call, not a guess
                 if not answered and waking is not None and waking.applies(exc, api):
                     async for event in self._await_space(job, exc, waking):
                         yield event
@@ -574,6 +577,7 @@ class SpaceClient:
                 runtime = None  # mid-wait: a Hub blip is waited out like a slow start
             stage = runtime.stage if runtime is not None else waking.stage or "UNKNOWN"
             kind = runtime.kind if runtime is not None else "starting"
+            waking.hub_stage = stage
             if isinstance(exc, SpaceUnavailableError):
                 exc.stage = stage
             if kind == "failed":
@@ -1212,7 +1216,8 @@ def _has_runtime(job: ChatJob) -> bool:
 class _Waking:
     """One call's wait for its Space to come up."""
 
-    __slots__ = ("done", "pause", "retry", "running_seen", "stage", "started", "waited")
+    __slots__ = ("done", "hub_stage", "pause", "retry", "running_seen", "stage", "started",
+                 "waited")
 
     def __init__(self) -> None:
         self.started: float | None = None
@@ -1221,6 +1226,7 @@ class _Waking:
         self.running_seen = False   # ... and then running
         self.retry = False          # ask the Space again now
         self.stage: str | None = None
+        self.hub_stage: str | None = None  # the last stage the Hub gave this call
         self.pause = WAKE_POLL[0]
 
     def applies(self, exc: SpaceError, api: SpaceAPI | None) -> bool:
