@@ -306,8 +306,9 @@ class SleepingFront(Front):
     forwarded byte for byte and streamed, as :class:`Front` does. ``seen`` records each
     request's path and headers (names lower-cased) either way."""
 
-    def __init__(self, hub: FakeHub, space_id: str, target: str) -> None:
-        super().__init__(target)
+    def __init__(self, hub: FakeHub, space_id: str, target: str, *,
+                 as_host: bool = False) -> None:
+        super().__init__(target, as_host=as_host)
         self.hub = hub
         self.space_id = space_id
 

@@ -28,8 +28,12 @@ F = TypeVar("F", bound="Front")
 class Front:
     def __init__(self, target: str | None = None,
                  overrides: dict[str, Handler] | None = None, *,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, as_host: bool = False) -> None:
         self.target = target
+        #: Used as a forward proxy (``proxy=front.url``), answer an absolute-form request as
+        #: the host it names would: forward its path to ``target``. This is how a test
+        #: stands a front at a name it cannot own, such as ``http://me-dup.hf.space``.
+        self.as_host = as_host
         self.ssl_context = ssl_context
         self.overrides = overrides or {}
         self.seen: list[tuple[str, dict[str, str]]] = []
@@ -75,7 +79,8 @@ class Front:
         raw = URL(request.raw_path)
         if self.target is None and not raw.is_absolute():
             return web.Response(status=404, text="not found")
-        url = str(raw) if raw.is_absolute() else f"{self.target}{request.path_qs}"  # proxy?
+        url = str(raw) if raw.is_absolute() and not self.as_host \
+            else f"{self.target}{request.path_qs}"
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         async with self._session.request(request.method, url, headers=headers,
                                          data=await request.read(),

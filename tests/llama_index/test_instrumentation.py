@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
@@ -17,6 +16,7 @@ from llama_index.core.instrumentation.events.llm import (
 from llama_index_qwen_spaces import QwenSpacesLLM, QwenSpacesStatusEvent
 from qwen_spaces import SpaceUnavailableError
 from qwen_spaces.replica import ReplicaSet
+from tests.util import closed_port
 
 from .conftest import Collector
 
@@ -62,12 +62,6 @@ async def test_status_events_from_astream_complete(replicas: ReplicaSet,
     check_status(collector, ends[0].span_id)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_hf_token_never_leaks(replicas: ReplicaSet, collector: Collector,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     llm = QwenSpacesLLM(base_url=replicas.url("qwen-2.5-max"), hf_token=TOKEN)
@@ -83,7 +77,7 @@ async def test_hf_token_never_leaks(replicas: ReplicaSet, collector: Collector,
     headers = replicas.stats("qwen-2.5-max")["last_headers"]  # the token did reach the Space
     assert headers["x-hf-authorization_sha256"] == hashlib.sha256(TOKEN.encode()).hexdigest()[:12]
 
-    broken = QwenSpacesLLM(base_url=f"http://127.0.0.1:{_closed_port()}", hf_token=TOKEN,
+    broken = QwenSpacesLLM(base_url=f"http://127.0.0.1:{closed_port()}", hf_token=TOKEN,
                            max_retries=0)
     with pytest.raises(SpaceUnavailableError) as info:
         await broken.achat(user("hi"))
