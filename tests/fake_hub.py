@@ -46,6 +46,7 @@ import hashlib
 import html
 import json
 import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -110,7 +111,10 @@ class FakeHub:
     the others invalid (401), as a stale ``HF_TOKEN`` is for the real Hub.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        #: With a TLS context it serves https, so a test can stand it at the Hub's own
+        #: host (``https://huggingface.co``) behind a tunnelling proxy.
+        self.ssl_context = ssl_context
         self.url = ""
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.down: int | None = None
@@ -123,10 +127,10 @@ class FakeHub:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
