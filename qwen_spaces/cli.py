@@ -36,6 +36,8 @@ from .events import (
     QueuePosition,
     ReasoningDelta,
     SpaceLog,
+    SpaceSkipped,
+    SpaceWaking,
     TextDelta,
 )
 from .health import SpaceHealth, catalog_drift, probe, probe_all
@@ -123,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
                       "thinking is shown dimmed, apart from the answer")
     chat.add_argument("--thinking-budget", type=int, metavar="TOKENS",
                       help="qwen-3: most tokens to think for (1000 to 38000)")
+    chat.add_argument("--fallback", action="append", metavar="MODEL",
+                      help="ask MODEL when the model cannot answer before its first word "
+                      "(asleep past --wake-timeout, paused, out of quota, queue full, "
+                      "unreachable); repeat for more, tried in order")
+    chat.add_argument("--wake-timeout", type=float, metavar="SECONDS",
+                      help="how long to wait for a sleeping or starting Space to come up "
+                      "(default 300)")
+    _space_id(chat)
     _common(chat)
 
     inspect = sub.add_parser("inspect", help="show a Space's live API and whether it matches")
@@ -212,8 +222,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\ninterrupted\n")
         return 130
     except (SpaceError, ValueError, MissingExtraError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _error(exc)
         return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+
+
+#: The library's setting names in messages, as this command spells them.
+CLI_TERMS = (("fallback_models=", "--fallback"), ("wake_timeout", "--wake-timeout"))
+
+
+def _error(exc: BaseException) -> None:
+    """The one ``error:`` line for a failure, in the command's own words."""
+    text = " ".join(str(exc).split())
+    for term, flag in CLI_TERMS:
+        text = text.replace(term, flag)
+    sys.stderr.write(f"error: {text}\n")
 
 
 def _need(what: str, extra: str) -> None:
@@ -236,15 +258,21 @@ def _options(args: argparse.Namespace, queue: float | None = None) -> dict[str, 
 @contextmanager
 def _endpoint(args: argparse.Namespace) -> Iterator[SpaceClient]:
     options = _options(args)
+    if getattr(args, "wake_timeout", None) is not None:
+        options["wake_timeout"] = args.wake_timeout
     model = resolve_model(args.model).spec.name
     if args.replica:
         _need("--replica", "replica")
         from .replica import ReplicaSet
 
-        with ReplicaSet([model]) as replicas:
-            sys.stderr.write(f"[talking to a local replica of {CATALOG[model].space_id} at "
-                             f"{replicas.url(model)}]\n")
-            yield SpaceClient(base_urls={model: replicas.url(model)}, **options)
+        fallbacks = getattr(args, "fallback", None) or ()
+        chain = list(dict.fromkeys([model, *(resolve_model(m).spec.name for m in fallbacks)]))
+        with ReplicaSet(chain) as replicas:
+            for name in chain:
+                sys.stderr.write(f"[talking to a local replica of {CATALOG[name].space_id} at "
+                                 f"{replicas.url(name)}]\n")
+            yield SpaceClient(base_urls={name: replicas.url(name) for name in chain},
+                              **options)
         return
     base = {model: args.base_url} if args.base_url else None
     yield SpaceClient(base_urls=base, **options)
@@ -384,7 +412,9 @@ def _chat(client: SpaceClient, args: argparse.Namespace) -> int:
     system = [{"role": "system", "content": args.system}] if args.system else []
     images = [args.image] if args.image else []
     options = {key: value for key, value in (("thinking", args.thinking),
-                                             ("thinking_budget", args.thinking_budget))
+                                             ("thinking_budget", args.thinking_budget),
+                                             ("space_id", args.space_id),
+                                             ("fallback_models", args.fallback))
                if value is not None}
     if args.prompt is not None:
         _answer(client, args.model, [*system, _user(args.prompt, images)], options)
@@ -407,8 +437,11 @@ def _interactive(client: SpaceClient, model: str, name: str,
             pass
     where = client.base_urls.get(name) or CATALOG[name].url
     source = f" (from ${BASE_URLS_ENV})" if where in client._env_hosts else ""
-    sys.stderr.write(f"qwen-spaces chat with {name} ({CATALOG[name].space_id}) at "
-                     f"{where}{source}. /help for commands, Ctrl-D to quit.\n")
+    space = options.get("space_id") or CATALOG[name].space_id
+    fallbacks = options.get("fallback_models")
+    then = f", falling back to {', '.join(fallbacks)}" if fallbacks else ""
+    sys.stderr.write(f"qwen-spaces chat with {name} ({space}) at {where}{source}{then}. "
+                     "/help for commands, Ctrl-D to quit.\n")
     turns: list[dict[str, Any]] = []
     while True:
         try:
@@ -444,7 +477,7 @@ def _interactive(client: SpaceClient, model: str, name: str,
             sys.stderr.write("[stopped; this question and its partial answer are not kept]\n")
             continue
         except (SpaceError, ValueError) as exc:
-            sys.stderr.write(f"error: {exc}\n")
+            _error(exc)
             continue
         images = []
         turns += [question, {"role": "assistant", "content": reply}]
@@ -499,27 +532,48 @@ async def _print_answer(events: AsyncGenerator[Any, None], state: _Answer) -> No
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
                     state.open_line = True
-                elif isinstance(event, (QueuePosition, ProcessStarted, SpaceLog)):
+                elif isinstance(event, STATUS_EVENTS):
                     _status(event)
                 elif isinstance(event, Finished):
                     _end_thought(state)
                     sys.stdout.write("\n")
                     sys.stdout.flush()
                     state.open_line = False
+                    _answered_by(event)
     finally:
         state.done.set()
 
 
+#: Events shown as a status line while an answer is awaited (see :func:`_status`).
+STATUS_EVENTS = (QueuePosition, ProcessStarted, SpaceLog, SpaceWaking, SpaceSkipped)
+
 DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+def _dim(text: str) -> str:
+    """``text`` dimmed when stderr is a terminal (and NO_COLOR is not set)."""
+    return f"{DIM}{text}{RESET}" if sys.stderr.isatty() and not os.environ.get("NO_COLOR") \
+        else text
 
 
 def _thought(text: str, state: _Answer) -> None:
     """Reasoning goes to stderr (so stdout holds only the answer), dimmed on a terminal."""
-    dim = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
     if not state.thinking:
         state.thinking = True
-        sys.stderr.write(f"{DIM}[thinking]{RESET}\n" if dim else "[thinking]\n")
-    sys.stderr.write(f"{DIM}{text}{RESET}" if dim else text)
+        sys.stderr.write(_dim("[thinking]") + "\n")
+    sys.stderr.write(_dim(text))
+    sys.stderr.flush()
+
+
+def _answered_by(final: Finished) -> None:
+    """After an answer from a fallback model: which one, and why those before it did not
+    answer (``Finished.extra["failover"]``), on one dim stderr line."""
+    info = final.extra.get("failover")
+    if not isinstance(info, dict) or not info.get("skipped"):
+        return
+    skipped = "; ".join(f"{s['model']}: {s['reason']}" for s in info["skipped"])
+    sys.stderr.write(_dim(f"[answered by {info['model']} ({info['space_id']}); skipped "
+                          f"{skipped}]") + "\n")
     sys.stderr.flush()
 
 
