@@ -5,13 +5,15 @@ works as a forward proxy, since it accepts absolute-form request targets. Per-pa
 overrides inject a fault (an HTML page, a redirect, a 404 /config) or serve a file. It
 records the headers of every request it sees. With ``ssl_context`` it serves https (a
 trustme certificate in the tests), so a TLS Space can sit before a plain-http replica.
+A subclass that answers some requests itself, depending on more than the path (a Space that
+is not serving yet: ``tests/fake_hub.py``), overrides :meth:`Front.intercept`.
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -20,6 +22,7 @@ from yarl import URL
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "proxy-connection",
         "keep-alive"}
+F = TypeVar("F", bound="Front")
 
 
 class Front:
@@ -34,7 +37,7 @@ class Front:
         self._session: aiohttp.ClientSession | None = None
         self.url = ""
 
-    async def __aenter__(self) -> Front:
+    async def __aenter__(self: F) -> F:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -55,8 +58,16 @@ class Front:
     def headers_for(self, path: str) -> list[dict[str, str]]:
         return [h for p, h in self.seen if p == path]
 
+    async def intercept(self, request: web.Request) -> web.StreamResponse | None:
+        """An answer of the front's own for ``request`` (seen, not forwarded), or None to go
+        on to the overrides and the target. Here: None."""
+        return None
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.seen.append((request.path, {k.lower(): v for k, v in request.headers.items()}))
+        own = await self.intercept(request)
+        if own is not None:
+            return own
         override = self.overrides.get(request.path)
         if override is not None:
             return await override(request)

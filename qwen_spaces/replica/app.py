@@ -23,7 +23,7 @@ from gradio.context import Context
 from qwen_spaces.catalog import SpaceSpec
 
 from .compat import MAJOR, chatbot_kwargs, hidden_listener_kwargs
-from .responder import Received, reply_stream
+from .responder import QuotaWindow, Received, reply_stream
 from .stats import ReplicaStats, header_summary
 
 __all__ = ["LaunchOptions", "build_app", "describe_image", "expect_id", "expect_listener",
@@ -40,6 +40,8 @@ class LaunchOptions:
     #: Seconds after a ``gr.State`` was last written that Gradio deletes it (session Spaces;
     #: None: kept while the server runs).
     state_ttl: float | None = None
+    #: While it runs, every answer fails with the ZeroGPU quota error (``--quota-for``).
+    quota_window: QuotaWindow | None = None
 
 
 def describe_image(path: str | None) -> str:
@@ -142,7 +144,8 @@ def _make_handler(spec: SpaceSpec, options: LaunchOptions, stats: ReplicaStats,
                      "history": raw_history(history)}, headers)
         outcome = "stopped_early"  # unless we get to the end or raise ourselves
         try:
-            async for text in reply_stream(received, options.token_delay, progress):
+            async for text in reply_stream(received, options.token_delay, progress,
+                                           options.quota_window):
                 yield _outputs(spec, values, received.query, text)
             outcome = "completed"
         except Exception:

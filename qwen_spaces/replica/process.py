@@ -73,7 +73,10 @@ class ReplicaSet:
     ``generation`` picks the Gradio: ``"6"`` runs under this interpreter, ``"5"`` and
     ``"4.44.1"`` under the side environments from ``scripts/legacy_env.py``; ``python``
     overrides that. ``state_ttl`` gives the session Spaces' ``gr.State``s a time to live in
-    seconds (Qwen3-Demo; default: none).
+    seconds (Qwen3-Demo; default: none). ``quota_for`` makes every replica of the set out of
+    ZeroGPU quota for that many seconds after they are up: each answer fails before streaming
+    with the ``/quota`` error, naming the time left as ``Try again in H:MM:SS``. To have one
+    Space refuse while the others answer, start a set of just that model.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class ReplicaSet:
         concurrency: int | None = None,
         token_delay: float | None = None,
         state_ttl: float | None = None,
+        quota_for: float | None = None,
         startup_timeout: float = 90.0,
     ) -> None:
         from qwen_spaces.catalog import CATALOG
@@ -105,8 +109,11 @@ class ReplicaSet:
             if len(port_list) != len(self.models):
                 raise ValueError("ports needs one entry per model")
             self._args += ["--ports", ",".join(port_list)]
+        if quota_for is not None and quota_for < 0:
+            raise ValueError("quota_for must be >= 0")
         for flag, value in (("--max-size", max_size), ("--concurrency", concurrency),
-                            ("--token-delay", token_delay), ("--state-ttl", state_ttl)):
+                            ("--token-delay", token_delay), ("--state-ttl", state_ttl),
+                            ("--quota-for", quota_for)):
             if value is not None:
                 self._args += [flag, str(value)]
         self.startup_timeout = startup_timeout

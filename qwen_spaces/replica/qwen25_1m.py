@@ -147,7 +147,8 @@ def build_qwen25_1m(spec: SpaceSpec, options: LaunchOptions, stats: ReplicaStats
         try:
             yield chat.value(earlier, user, placeholder)
             pieces, text = 0, ""
-            async for text in reply_stream(received, options.token_delay, progress):
+            async for text in reply_stream(received, options.token_delay, progress,
+                                           options.quota_window):
                 pieces += 1
                 yield chat.value(earlier, user, text)
             yield chat.value(earlier, user, text + footer(pieces))

@@ -106,7 +106,8 @@ async def _model_stream(spec: SpaceSpec, received: Received, enable_thinking: bo
     """``("reasoning", text so far)`` pieces, then ``("answer", text so far)`` pieces."""
     budget = _budget_chars(spec, received.thinking_budget)
     stream = cast(AsyncGenerator[str, None],
-                  reply_stream(received, options.token_delay, progress))
+                  reply_stream(received, options.token_delay, progress,
+                               options.quota_window))
     async with contextlib.aclosing(stream) as answer:
         iterator = aiter(answer)
         try:

@@ -16,6 +16,12 @@ Space has that input)::
 A query starting with a directive switches scenario (see ``DIRECTIVES``). Replies stream as
 cumulative text, a small piece per step, ``token_delay`` seconds apart.
 
+**Out of quota for a while** (``--quota-for SECONDS``, :class:`QuotaWindow`): until that many
+seconds after the replicas are up, every answer fails before streaming with the ``/quota``
+error, its ``Try again in H:MM:SS`` being the time really left (rounded up to whole seconds);
+then the replica answers normally. A Space whose ZeroGPU quota is spent behaves like that for
+every request, whatever is asked, which is what failover tests need.
+
 **Tool calling and JSON output** (Spaces with a system input; rules in
 :mod:`qwen_spaces.replica.toolmodel`, examples in ``docs/replica.md``). When the system text
 holds the Qwen2.5/Qwen3 template's ``<tools>`` block or a ``# Response format`` block, the
@@ -45,7 +51,9 @@ model speaks those formats instead of the header, deterministically:
 from __future__ import annotations
 
 import asyncio
+import math
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
@@ -59,15 +67,26 @@ __all__ = [
     "DIRECTIVES",
     "QUOTA_MESSAGE",
     "QUOTA_TITLE",
+    "QuotaWindow",
     "Received",
     "header",
+    "quota_message",
     "reply_stream",
     "reply_text",
 ]
 
-QUOTA_MESSAGE = (
-    "You have exceeded your ZeroGPU quota (60s requested vs. 12s left). Try again in 0:10:00."
-)
+
+def quota_message(retry_after: int) -> str:
+    """The ZeroGPU quota text (the ``spaces`` package's wording, ``/work/shared/docs/
+    gradio-protocol.md`` 9.2) naming ``retry_after`` seconds as ``H:MM:SS``, which is what
+    clients parse for the wait."""
+    minutes, seconds = divmod(max(0, retry_after), 60)
+    hours, minutes = divmod(minutes, 60)
+    return ("You have exceeded your ZeroGPU quota (60s requested vs. 12s left). "
+            f"Try again in {hours}:{minutes:02d}:{seconds:02d}.")
+
+
+QUOTA_MESSAGE = quota_message(600)
 QUOTA_TITLE = "ZeroGPU quota exceeded"
 MID_STREAM_ERROR = "replica: simulated failure mid-stream"
 PLACEHOLDER = "Thinking..."
@@ -77,6 +96,28 @@ _LONG_CHUNK = 16 * 1024
 _ECHO_PIECE = 3
 _TOOL_PIECE = 4  # smaller than "<tool_call>": every tag arrives split across deltas
 _WORD = re.compile(r"\s*\S+|\s+")
+
+
+class QuotaWindow:
+    """A replica out of ZeroGPU quota for ``seconds`` from :meth:`start` (the replicas being
+    up), so a test can have one Space refuse everything while the others answer.
+
+    Before :meth:`start` the whole window lies ahead: a request that comes in while the other
+    replicas of the process are still starting is refused too.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end: float | None = None
+
+    def start(self) -> None:
+        self._end = self._clock() + self.seconds
+
+    def retry_after(self) -> int:
+        """Whole seconds until the quota is back (rounded up), 0 once it is."""
+        end = self._end if self._end is not None else self._clock() + self.seconds
+        return max(0, math.ceil(end - self._clock()))
 
 
 @dataclass(frozen=True)
@@ -135,8 +176,10 @@ async def reply_stream(
     received: Received,
     token_delay: float,
     progress: Callable[..., object] | None = None,
+    quota: QuotaWindow | None = None,
 ) -> AsyncIterator[str]:
-    """Yield the cumulative reply text after each piece; raise for the error scenarios."""
+    """Yield the cumulative reply text after each piece; raise for the error scenarios (and
+    for every query while ``quota`` says the ZeroGPU quota is spent)."""
     query = received.query
     command, _, rest = query.partition(" ")
     args = rest.split()
@@ -150,8 +193,11 @@ async def reply_stream(
             yield acc
             await asyncio.sleep(delay)
 
-    if command == "/quota":
-        raise make_error(QUOTA_MESSAGE, title=QUOTA_TITLE)
+    # /quota names ten minutes; a spent quota window names what is really left of it.
+    spent = quota.retry_after() if quota is not None else 0
+    retry_after = 600 if command == "/quota" else spent
+    if retry_after:
+        raise make_error(quota_message(retry_after), title=QUOTA_TITLE)
     if command == "/crash":
         raise RuntimeError("replica: simulated crash")
     if command == "/echo":

@@ -40,6 +40,10 @@ def build_parser(prog: str = "qwen-spaces serve") -> argparse.ArgumentParser:
     parser.add_argument("--max-size", type=int, default=None, help="queue max_size")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="concurrency_limit of each endpoint (default 8)")
+    parser.add_argument("--quota-for", type=float, default=None, metavar="SECONDS",
+                        help="every answer fails with the ZeroGPU quota error (as /quota does,"
+                             " but naming the time left) until SECONDS after the replicas are "
+                             "up; try a client's quota handling or failover")
     return parser
 
 
@@ -65,6 +69,9 @@ def serve(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    if args.quota_for is not None and args.quota_for < 0:
+        sys.stderr.write("error: --quota-for must be >= 0\n")
+        return 2
     models = list(dict.fromkeys(models))
     ports = [args.port + i for i in range(len(models))] if args.port else None
     busy = next((p for p in ports or () if _in_use(p)), None)
@@ -74,7 +81,7 @@ def serve(argv: Sequence[str] | None = None) -> int:
         return 1
     replica_set = ReplicaSet(models, python=args.gradio_python, ports=ports,
                              max_size=args.max_size, concurrency=args.concurrency,
-                             token_delay=args.token_delay)
+                             token_delay=args.token_delay, quota_for=args.quota_for)
     def leave(*_: object) -> None:
         raise SystemExit(0)  # unwinds the with block below, which stops the replicas
 

@@ -2,6 +2,11 @@
 
 This is the subprocess side of :class:`~qwen_spaces.replica.process.ReplicaSet`; it prints
 ``READY <name> <url>`` per app once that app answers, then runs until SIGTERM/SIGINT.
+
+Options (``python -m qwen_spaces.replica --help``): ``--models``, ``--ports``,
+``--token-delay``, ``--max-size``, ``--concurrency``, ``--state-ttl`` (session Spaces' state
+lifetime) and ``--quota-for SECONDS`` (every answer fails with the ZeroGPU quota error, naming
+the time left, until SECONDS after the last app is up).
 """
 
 import argparse
@@ -25,6 +30,7 @@ from qwen_spaces.catalog import CATALOG, SpaceSpec  # noqa: E402
 
 from .app import LaunchOptions, build_app  # noqa: E402
 from .compat import api_prefix, supports_ssr  # noqa: E402
+from .responder import QuotaWindow  # noqa: E402
 from .stats import ReplicaStats  # noqa: E402
 
 __all__ = ["HOST", "free_port", "launch_replica", "main"]
@@ -94,6 +100,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--state-ttl", type=float, default=None,
                         help="seconds a session's gr.State lives after its last write "
                              "(session Spaces: Qwen3-Demo; default: no limit)")
+    parser.add_argument("--quota-for", type=float, default=None, metavar="SECONDS",
+                        help="every answer fails with the ZeroGPU quota error, naming the "
+                             "time left, until SECONDS after the replicas are up")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when standard input closes (the parent holds it open)")
     return parser.parse_args(argv)
@@ -108,7 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [n for n in names if n not in CATALOG]
     if unknown:
         raise SystemExit(f"unknown models {unknown}; known: {', '.join(CATALOG)}")
-    options = LaunchOptions(args.token_delay, args.max_size, args.concurrency, args.state_ttl)
+    if args.quota_for is not None and args.quota_for < 0:
+        raise SystemExit("--quota-for must be >= 0")
+    quota = QuotaWindow(args.quota_for) if args.quota_for else None
+    options = LaunchOptions(args.token_delay, args.max_size, args.concurrency, args.state_ttl,
+                            quota_window=quota)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -124,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         demos.append(demo)
         sys.stdout.write(f"READY {name} {url}\n")
         sys.stdout.flush()
+    if quota is not None:
+        quota.start()  # "after launch": the window runs from when every replica is up
     while not stop.wait(0.5):
         pass
     # demo.close() can wait for running generators; give it a moment, then leave regardless.
