@@ -351,8 +351,8 @@ def _status_command(args: argparse.Namespace) -> int:
 
 
 def _where(h: SpaceHealth) -> str:
-    """The Space id when the client asks the Space's own URL, else the host."""
-    return h.space_id if h.url == CATALOG[h.model].url else h.url
+    """The Space that serves the host, else (unknown, or not a Hub Space) the host."""
+    return h.url if h.stage_source == "catalog" or h.space_id is None else h.space_id
 
 
 def _stage_cell(h: SpaceHealth) -> str:

@@ -54,6 +54,10 @@ _COMING_UP = {"asleep": "asleep; wakes on the first call",
 class SpaceHealth:
     """One model's Space, as seen now. ``usable`` is the verdict and ``reason`` its why.
 
+    ``space_id`` is the Hub Space whose stage is shown (None: a ``*.hf.space`` host the Hub
+    could not name); ``stage_source`` says whether that Space serves ``url`` (``host``) or
+    is only the catalog's, while ``url`` is another host (``catalog``).
+
     ``stage`` / ``hardware`` are the Hub's (when there are none, ``hub_failure`` says why
     in a few words, such as "cannot reach the Hub", and ``hub_error`` in full);
     ``config_ms`` is how long ``/config`` took (None: it failed, ``config_failure`` says how
@@ -62,7 +66,7 @@ class SpaceHealth:
     """
 
     model: str
-    space_id: str
+    space_id: str | None
     url: str
     stage_source: StageSource
     stage: str | None
@@ -89,7 +93,7 @@ class SpaceHealth:
 @dataclass(frozen=True)
 class _HubView:
     source: StageSource
-    space_id: str
+    space_id: str | None
     runtime: SpaceRuntime | None = None
     failure: str | None = None
     error: str | None = None
@@ -125,7 +129,7 @@ async def probe(client: SpaceClient, model: str, *, base_url: str | None = None,
                          space_id=space_id)
     spec, base = job.choice.spec, job.base_url
     hub, host = await asyncio.gather(
-        _hub_view(client, spec, base_url=base_url, space_id=space_id),
+        _hub_view(client, spec, base, base_url=base_url, space_id=space_id),
         _host_view(client, spec, base))
     runtime = hub.runtime
     usable, reason = _verdict(hub, host)
@@ -158,10 +162,11 @@ def _verdict(hub: _HubView, host: _HostView) -> tuple[bool, str]:
 
 
 # -- the Hub ------------------------------------------------------------------------------
-async def _hub_view(client: SpaceClient, spec: SpaceSpec, *, base_url: str | None,
-                    space_id: str | None) -> _HubView:
+async def _hub_view(client: SpaceClient, spec: SpaceSpec, base: str, *,
+                    base_url: str | None, space_id: str | None) -> _HubView:
     """The stage of the Space the client would ask; else (a host that is no Hub Space)
-    the catalog Space's, labelled as such."""
+    the catalog Space's, labelled as such. A ``*.hf.space`` host's Space is known only
+    from the Hub: when it cannot say, the Space is None, not a guess."""
     source: StageSource = "host"
     try:
         runtime = await client.aruntime(spec.name, base_url=base_url, space_id=space_id)
@@ -170,7 +175,9 @@ async def _hub_view(client: SpaceClient, spec: SpaceSpec, *, base_url: str | Non
             runtime = await client.hub.runtime(spec.space_id)
     except SpaceError as exc:
         failure, error = _hub_failure(client, exc)
-        return _HubView(source, spec.space_id, failure=failure, error=error)
+        known = source == "catalog" or bool(space_id) or base == spec.url
+        return _HubView(source, spec.space_id if known else None, failure=failure,
+                        error=error)
     return _HubView(source, runtime.space_id, runtime)
 
 
