@@ -1,6 +1,7 @@
 """``qwen-spaces status``: the table and ``--json`` a user and a script read, and the exit
-code a named model's verdict gives, against the replicas (real Gradio) and a Hub that
-cannot be reached.
+code a named model's verdict gives, against the replicas (real Gradio), the fake Hub and a
+Space's front while it is not serving (``tests/fake_hub.py``, which says what they are
+based on), and a Hub that cannot be reached.
 
 The queue test serves the captured Gradio 6.31 ``/config`` and a ``queue/status`` answer
 shaped as Gradio 4 to 6 send it (``../shared/docs/gradio-protocol.md`` 1.1): the replicas'
@@ -20,6 +21,7 @@ from qwen_spaces.catalog import CATALOG
 from qwen_spaces.replica import ReplicaSet
 from tests import captures
 from tests.cli.test_cli import cli
+from tests.fake_hub import FakeHub, SleepingFront
 from tests.fault_server import FaultServer
 
 #: Nothing listens here: the Hub (``HF_ENDPOINT``) or a host that does not answer.
@@ -104,13 +106,59 @@ async def test_an_api_that_no_longer_fits_is_unusable() -> None:
                                    "--space-id", "someone/qwen3-copy", env=_env())
         assert code == 5, err
         cells = _rows(out)["qwen-3"]
-        assert cells[1] == server.url and cells[2] == "cannot reach the Hub"
+        assert cells[1:3] == ["someone/qwen3-copy", "cannot reach the Hub"]
         assert cells[5:7] == ["6.31.0", "drift"]
         assert cells[-1] == "UNUSABLE: the live API no longer matches the catalog"
         assert "qwen-3: api: no longer has the endpoint /add_message" in out
         code, out, err = await cli("status", "qwen-2-72b", "--base-url", server.url,
                                    env=_env())
         assert code == 0 and _rows(out)["qwen-2-72b"][6] == "matches", out
+
+
+async def test_hub_stages_in_the_table_and_json(replicas: ReplicaSet, hub: FakeHub) -> None:
+    hub.set_stages("Qwen/Qwen2.5", ["RUNNING"], hardware="zero-a10g")
+    # The catalog Space is paused, but the client asks a replica: that does not count.
+    hub.set_stages("Qwen/Qwen3-Demo", ["PAUSED"], hardware="cpu-basic")
+    code, out, err = await cli("status", env=_env(replicas, hub=hub.url))
+    assert code == 0 and err == "", err
+    rows = _rows(out)
+    assert rows["qwen-2.5"][2:4] == ["Qwen/Qwen2.5: RUNNING", "zero-a10g"]
+    assert rows["qwen-3"][2:4] == ["Qwen/Qwen3-Demo: PAUSED", "cpu-basic"]
+    assert rows["qwen-3"][-1] == "usable: serving"
+    # A Space the fake Hub does not know: it refuses an anonymous caller (401).
+    assert rows["qwen-2-72b"][2] == "Qwen/Qwen2-72B-Instruct: the Hub refused"
+    code, out, err = await cli("status", "qwen-3", "--json", env=_env(replicas, hub=hub.url))
+    assert code == 0, err
+    [found] = json.loads(out)
+    assert (found["stage_source"], found["stage"], found["hardware"]) == \
+        ("catalog", "PAUSED", "cpu-basic")
+    assert hub.requests[-1][:2] == ("GET", "/api/spaces/Qwen/Qwen3-Demo/runtime")
+
+
+@pytest.mark.parametrize(("stage", "code", "verdict"), [
+    ("RUNNING", 0, "usable: serving"),
+    ("SLEEPING", 0, "usable: asleep; wakes on the first call"),
+    ("BUILDING", 0, "usable: starting; the first call waits for it"),
+    ("PAUSED", 5, "UNUSABLE: paused by its owner"),
+    ("RUNTIME_ERROR", 5, "UNUSABLE: crashed (RUNTIME_ERROR) and needs a restart by its owner"),
+])
+async def test_the_verdict_follows_the_hosts_stage(
+        replicas: ReplicaSet, hub: FakeHub, stage: str, code: int, verdict: str) -> None:
+    copy = "someone/qwen-copy"
+    hub.set_stages(copy, [stage], hardware="t4-small")
+    async with SleepingFront(hub, copy, replicas.url("qwen-2.5")) as front:
+        got, out, err = await cli("status", "qwen-2.5", "--base-url", front.url,
+                                  "--space-id", copy, env=_env(hub=hub.url))
+        assert got == code, err
+        cells = _rows(out)["qwen-2.5"]
+        assert cells[1:3] == [copy, stage] and cells[-1] == verdict
+        serving = stage == "RUNNING"
+        assert cells[4].endswith(" ms") if serving else cells[4] == "HTTP 503"
+        assert cells[5:8] == (["6.31.0", "matches", "0"] if serving else ["-", "-", "-"])
+        # One GET /config (plus the queue once it answered): nothing else reaches the Space.
+        paths = [path for path, _ in front.seen]
+        assert paths == (["/config", "/gradio_api/queue/status"] if serving else ["/config"])
+    assert [r[1] for r in hub.requests] == [f"/api/spaces/{copy}/runtime"]
 
 
 @pytest.fixture
