@@ -38,7 +38,7 @@ from .errors import (
 )
 from .hub import SpaceRuntime, stage_advice, stage_kind
 
-__all__ = ["SpaceHealth", "catalog_drift", "probe", "probe_all"]
+__all__ = ["SpaceHealth", "catalog_drift", "hub_failure", "probe", "probe_all"]
 
 #: Whose stage :attr:`SpaceHealth.stage` is: the Space serving the host the client talks
 #: to, or (for a replica or another non-Hub host) the catalog's Space, which says nothing
@@ -174,14 +174,14 @@ async def _hub_view(client: SpaceClient, spec: SpaceSpec, base: str, *,
             source = "catalog"
             runtime = await client.hub.runtime(spec.space_id)
     except SpaceError as exc:
-        failure, error = _hub_failure(client, exc)
+        failure, error = hub_failure(client, exc)
         known = source == "catalog" or bool(space_id) or base == spec.url
         return _HubView(source, spec.space_id if known else None, failure=failure,
                         error=error)
     return _HubView(source, runtime.space_id, runtime)
 
 
-def _hub_failure(client: SpaceClient, exc: SpaceError) -> tuple[str, str]:
+def hub_failure(client: SpaceClient, exc: SpaceError) -> tuple[str, str]:
     """Why the Hub gave no stage: in a few words, and in full (a mirror's credentials
     masked)."""
     endpoint = client.hub.endpoint
