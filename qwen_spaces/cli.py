@@ -221,6 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader left (``qwen-spaces status | head``): the rest is not wanted. Point
+        # stdout at /dev/null so that the interpreter's last flush does not fail as well.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE
     except (SpaceError, ValueError, MissingExtraError) as exc:
         _error(exc)
         return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))

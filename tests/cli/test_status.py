@@ -10,8 +10,10 @@ queues are empty unless a test fills eight slots.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -199,3 +201,16 @@ async def test_bad_input_is_one_line_and_exits_2(args: tuple[str, ...]) -> None:
     code, out, err = await cli("status", *args, env=_env())
     assert code == 2 and out == "", err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [("models",), ("status", "qwen-2.5", "--base-url", CLOSED)])
+async def test_a_reader_that_left_ends_it_quietly(args: tuple[str, ...]) -> None:
+    """``qwen-spaces status | head -1``: the pipe is closed before the table is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "qwen_spaces.cli", *args, stdout=write_end,
+        stderr=asyncio.subprocess.PIPE, env=_env())
+    os.close(write_end)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 141 and err == b"", err.decode()
