@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import sys
 import threading
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,8 +36,11 @@ from .events import (
     QueuePosition,
     ReasoningDelta,
     SpaceLog,
+    SpaceSkipped,
+    SpaceWaking,
     TextDelta,
 )
+from .health import SpaceHealth, catalog_drift, probe, probe_all
 from .status import describe
 from .transport import VERSION, Timeouts
 
@@ -85,6 +89,21 @@ conversation is kept.
 Reasoning (qwen-3's thinking; --no-thinking turns it off) is written to stderr, dimmed on
 a terminal, before the answer; it is not kept in the conversation."""
 
+STATUS_HELP = """\
+Which Spaces are up, without using them: the Hub's stage and hardware for each Space, one
+GET /config to its host (how long it took, the Gradio version, whether the live API still
+fits the catalog) and the queue size where Gradio reports it. Nothing is queued and no Space
+is woken beyond that one request.
+
+verdict: unusable when the Hub says the Space will not come back by waiting (PAUSED, an error
+stage), or when it should be serving and /config fails or the API no longer fits; a sleeping
+or starting Space is usable (the first call waits for it). A host that is no Hub Space (a
+replica, $QWEN_SPACES_BASE_URLS) shows the catalog Space's stage as "OWNER/NAME: STAGE"; it
+does not count in that host's verdict. Offline, the stage says "cannot reach the Hub".
+
+exit status: 0 when every named MODEL is usable (always, with no MODEL named), 5 when one is
+not, 2 for bad input."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -106,11 +125,32 @@ def _parser() -> argparse.ArgumentParser:
                       "thinking is shown dimmed, apart from the answer")
     chat.add_argument("--thinking-budget", type=int, metavar="TOKENS",
                       help="qwen-3: most tokens to think for (1000 to 38000)")
+    chat.add_argument("--fallback", action="append", metavar="MODEL",
+                      help="ask MODEL when the model cannot answer before its first word "
+                      "(asleep past --wake-timeout, paused, out of quota, queue full, "
+                      "unreachable); repeat for more, tried in order")
+    chat.add_argument("--wake-timeout", type=float, metavar="SECONDS",
+                      help="how long to wait for a sleeping or starting Space to come up "
+                      "(default 300)")
+    _space_id(chat)
     _common(chat)
 
     inspect = sub.add_parser("inspect", help="show a Space's live API and whether it matches")
     inspect.add_argument("model")
     _common(inspect)
+
+    status = sub.add_parser(
+        "status", help="which Spaces are up: Hub stage, /config, Gradio version, API, queue",
+        description=STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("models", nargs="*", metavar="MODEL",
+                        help="the models to check (default: every catalog Space)")
+    status.add_argument("--json", action="store_true", help="print a JSON list instead")
+    status.add_argument("--base-url", help="check this host instead of the Space (one MODEL)")
+    _space_id(status)
+    status.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds allowed for each request (default 10)")
+    status.add_argument("--token", help=TOKEN_HELP)
+    status.add_argument("--proxy", metavar="URL", help="HTTP proxy for the requests")
 
     sub.add_parser("models", help="list the catalog")
     demo = sub.add_parser("demo", help="a LangChain chain and a LlamaIndex query engine "
@@ -136,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="start local replicas of the Spaces and serve those instead (needs "
                           "[replica]; for trying clients offline)")
     return parser
+
+
+def _space_id(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space-id", metavar="OWNER/NAME",
+                   help="the Hub Space behind --base-url (a duplicate, a self-hosted copy): "
+                        "whose stage to ask and to name in messages")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -166,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args.model)
         if args.command == "api":
             return _api(args)
+        if args.command == "status":
+            return _status_command(args)
         with _endpoint(args) as client:
             if args.command == "inspect":
                 return _inspect(client, args)
@@ -173,9 +221,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader left (``qwen-spaces status | head``): the rest is not wanted. Point
+        # stdout at /dev/null so that the interpreter's last flush does not fail as well.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE
     except (SpaceError, ValueError, MissingExtraError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _error(exc)
         return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+
+
+#: The library's setting names in messages, as this command spells them.
+CLI_TERMS = (("fallback_models=", "--fallback"), ("wake_timeout", "--wake-timeout"))
+
+
+def _error(exc: BaseException) -> None:
+    """The one ``error:`` line for a failure, in the command's own words."""
+    text = " ".join(str(exc).split())
+    for term, flag in CLI_TERMS:
+        text = text.replace(term, flag)
+    sys.stderr.write(f"error: {text}\n")
 
 
 def _need(what: str, extra: str) -> None:
@@ -189,19 +254,30 @@ def _need(what: str, extra: str) -> None:
             raise MissingExtraError(what, extra, module.split(".")[0])
 
 
+def _options(args: argparse.Namespace, queue: float | None = None) -> dict[str, Any]:
+    """The client settings every command takes: ``--timeout``, ``--token``, ``--proxy``."""
+    return {"timeouts": Timeouts.from_timeout(args.timeout, queue=queue),
+            "hf_token": args.token, "proxy": args.proxy}
+
+
 @contextmanager
 def _endpoint(args: argparse.Namespace) -> Iterator[SpaceClient]:
-    options: dict[str, Any] = {"timeouts": Timeouts.from_timeout(args.timeout),
-                               "hf_token": args.token, "proxy": args.proxy}
+    options = _options(args)
+    if getattr(args, "wake_timeout", None) is not None:
+        options["wake_timeout"] = args.wake_timeout
     model = resolve_model(args.model).spec.name
     if args.replica:
         _need("--replica", "replica")
         from .replica import ReplicaSet
 
-        with ReplicaSet([model]) as replicas:
-            sys.stderr.write(f"[talking to a local replica of {CATALOG[model].space_id} at "
-                             f"{replicas.url(model)}]\n")
-            yield SpaceClient(base_urls={model: replicas.url(model)}, **options)
+        fallbacks = getattr(args, "fallback", None) or ()
+        chain = list(dict.fromkeys([model, *(resolve_model(m).spec.name for m in fallbacks)]))
+        with ReplicaSet(chain) as replicas:
+            for name in chain:
+                sys.stderr.write(f"[talking to a local replica of {CATALOG[name].space_id} at "
+                                 f"{replicas.url(name)}]\n")
+            yield SpaceClient(base_urls={name: replicas.url(name) for name in chain},
+                              **options)
         return
     base = {model: args.base_url} if args.base_url else None
     yield SpaceClient(base_urls=base, **options)
@@ -211,9 +287,7 @@ def _api(args: argparse.Namespace) -> int:
     """``qwen-spaces api``: the OpenAI-compatible endpoint (see qwen_spaces.openai_api)."""
     from .openai_api.runner import serve
 
-    options: dict[str, Any] = {
-        "timeouts": Timeouts.from_timeout(args.timeout, queue=args.queue_timeout),
-        "hf_token": args.token, "proxy": args.proxy}
+    options = _options(args, queue=args.queue_timeout)
     if not args.replica:
         return serve(args, SpaceClient(**options))
     _need("--replica", "replica")
@@ -251,34 +325,91 @@ def _inspect(client: SpaceClient, args: argparse.Namespace) -> int:
 
 
 def catalog_check(spec: SpaceSpec, api: SpaceAPI) -> list[str]:
-    """What the live API has that the catalog does not pin, and whether it matters.
-
-    What a call depends on is the endpoint's name and its inputs (roles and order): when
-    those differ, discovery already raised :class:`SpaceProtocolError`. Everything else
-    (ids, prefix, history format) is read from the live ``/config`` and used as it is.
-    """
+    """``inspect``'s verdict on the live API: it fits (discovery raised otherwise), and what
+    it has that the catalog pins otherwise (:func:`qwen_spaces.health.catalog_drift`)."""
     if api.source != "config":
         return [f"{'catalog check':<15} not checked: /config is not a Gradio config here, so "
                 "calls use the catalog's pinned values"]
     inputs = ", ".join(r for r in api.input_roles if r)
-    lines = [f"{'catalog check':<15} ok: endpoint /{api.api_name} with inputs ({inputs}) as "
-             "the catalog expects"]
-    harmless = "harmless, calls use the live value"
-    pinned_format = spec.history_format or ("tuples" if spec.supports_history else None)
-    for what, live, pin in (
-            ("api_prefix", api.api_prefix, spec.api_prefix),
-            ("fn_index", api.fn_index, spec.fn_index),
-            ("trigger_id", api.trigger_id, spec.trigger_id),
-            ("history_format", api.history_format, pinned_format if spec.history_format
-             else api.history_format)):  # unpinned formats are not a difference
-        if live != pin:
-            lines.append(f"{'  differs':<15} {what} {live or 'none'} (catalog pins "
-                         f"{pin or 'none'}): {harmless}")
-    states = sum(1 for r in api.input_roles if r is None)
-    if states:
-        lines.append(f"{'  differs':<15} {states} state input(s) between the pinned ones: "
-                     "harmless, sent empty as Gradio's own client does")
-    return lines
+    return [f"{'catalog check':<15} ok: endpoint /{api.api_name} with inputs ({inputs}) as "
+            "the catalog expects",
+            *(f"{'  differs':<15} {note}" for note in catalog_drift(spec, api))]
+
+
+def _status_command(args: argparse.Namespace) -> int:
+    """``qwen-spaces status``: the table (or ``--json``); exit 5 when a named model is not
+    usable."""
+    if (args.base_url or args.space_id) and len(args.models) != 1:
+        raise ValueError("--base-url and --space-id need exactly one MODEL")
+    names = [resolve_model(m).spec.name for m in args.models]
+    client = SpaceClient(**_options(args))
+    if len(names) == 1:
+        found = [sync.run(probe(client, names[0], base_url=args.base_url,
+                                space_id=args.space_id))]
+    else:
+        found = sync.run(probe_all(client, names or None))
+    if args.json:
+        print(json.dumps([h.as_dict() for h in found], indent=2))
+    else:
+        _print_status(found)
+    return 5 if names and not all(h.usable for h in found) else 0
+
+
+def _where(h: SpaceHealth) -> str:
+    """The Space that serves the host, else (unknown, or not a Hub Space) the host."""
+    return h.url if h.stage_source == "catalog" or h.space_id is None else h.space_id
+
+
+def _stage_cell(h: SpaceHealth) -> str:
+    """The Hub's stage, or why there is none; labelled with the Space when it is the
+    catalog's rather than the host's."""
+    stage = h.stage or h.hub_failure or "-"
+    return stage if h.stage_source == "host" else f"{h.space_id}: {stage}"
+
+
+def _api_cell(h: SpaceHealth) -> str:
+    if h.api_matches is None:
+        return "-" if h.config_ms is None else "not checked"
+    return "matches" if h.api_matches else "drift"
+
+
+#: ``qwen-spaces status`` columns: the header, and the cell for one Space.
+STATUS_COLUMNS: tuple[tuple[str, Callable[[SpaceHealth], str]], ...] = (
+    ("model", lambda h: h.model),
+    ("space (or host)", _where),
+    ("hub stage", _stage_cell),
+    ("hardware", lambda h: h.hardware or "-"),
+    ("config", lambda h: f"{h.config_ms} ms" if h.config_ms is not None
+     else h.config_failure or "-"),
+    ("gradio", lambda h: h.gradio or "-"),
+    ("api", _api_cell),
+    ("queue", lambda h: "-" if h.queue_size is None else str(h.queue_size)),
+    ("verdict", lambda h: f"{'usable' if h.usable else 'UNUSABLE'}: {h.reason}"),
+)
+
+
+def _print_status(found: Sequence[SpaceHealth]) -> None:
+    """The table, then what its cells leave out (each text once, with its models)."""
+    rows = [[header for header, _ in STATUS_COLUMNS],
+            *([cell(h) for _, cell in STATUS_COLUMNS] for h in found)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(STATUS_COLUMNS) - 1)]
+    for row in rows:
+        print("  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)),
+                         row[-1]]))
+    notes: dict[str, list[str]] = {}
+    for h in found:
+        details = [f"hub: {h.hub_error}" if h.hub_error else "",
+                   f"config: {h.config_error}" if h.config_error else "",
+                   *(f"api: {n}" for n in h.api_notes if not h.api_matches)]
+        for text in filter(None, details):
+            notes.setdefault(text, []).append(h.model)
+    if any(h.stage_source == "catalog" for h in found):
+        notes["hub stage OWNER/NAME: STAGE is the catalog Space's stage on the Hub, not the "
+              "host's; it does not count in the verdict"] = []
+    if notes:
+        print()
+    for text, models in notes.items():
+        print(f"{', '.join(models)}: {text}" if models else text)
 
 
 def _chat(client: SpaceClient, args: argparse.Namespace) -> int:
@@ -286,7 +417,9 @@ def _chat(client: SpaceClient, args: argparse.Namespace) -> int:
     system = [{"role": "system", "content": args.system}] if args.system else []
     images = [args.image] if args.image else []
     options = {key: value for key, value in (("thinking", args.thinking),
-                                             ("thinking_budget", args.thinking_budget))
+                                             ("thinking_budget", args.thinking_budget),
+                                             ("space_id", args.space_id),
+                                             ("fallback_models", args.fallback))
                if value is not None}
     if args.prompt is not None:
         _answer(client, args.model, [*system, _user(args.prompt, images)], options)
@@ -309,8 +442,11 @@ def _interactive(client: SpaceClient, model: str, name: str,
             pass
     where = client.base_urls.get(name) or CATALOG[name].url
     source = f" (from ${BASE_URLS_ENV})" if where in client._env_hosts else ""
-    sys.stderr.write(f"qwen-spaces chat with {name} ({CATALOG[name].space_id}) at "
-                     f"{where}{source}. /help for commands, Ctrl-D to quit.\n")
+    space = options.get("space_id") or CATALOG[name].space_id
+    fallbacks = options.get("fallback_models")
+    then = f", falling back to {', '.join(fallbacks)}" if fallbacks else ""
+    sys.stderr.write(f"qwen-spaces chat with {name} ({space}) at {where}{source}{then}. "
+                     "/help for commands, Ctrl-D to quit.\n")
     turns: list[dict[str, Any]] = []
     while True:
         try:
@@ -346,7 +482,7 @@ def _interactive(client: SpaceClient, model: str, name: str,
             sys.stderr.write("[stopped; this question and its partial answer are not kept]\n")
             continue
         except (SpaceError, ValueError) as exc:
-            sys.stderr.write(f"error: {exc}\n")
+            _error(exc)
             continue
         images = []
         turns += [question, {"role": "assistant", "content": reply}]
@@ -401,27 +537,48 @@ async def _print_answer(events: AsyncGenerator[Any, None], state: _Answer) -> No
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
                     state.open_line = True
-                elif isinstance(event, (QueuePosition, ProcessStarted, SpaceLog)):
+                elif isinstance(event, STATUS_EVENTS):
                     _status(event)
                 elif isinstance(event, Finished):
                     _end_thought(state)
                     sys.stdout.write("\n")
                     sys.stdout.flush()
                     state.open_line = False
+                    _answered_by(event)
     finally:
         state.done.set()
 
 
+#: Events shown as a status line while an answer is awaited (see :func:`_status`).
+STATUS_EVENTS = (QueuePosition, ProcessStarted, SpaceLog, SpaceWaking, SpaceSkipped)
+
 DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+def _dim(text: str) -> str:
+    """``text`` dimmed when stderr is a terminal (and NO_COLOR is not set)."""
+    return f"{DIM}{text}{RESET}" if sys.stderr.isatty() and not os.environ.get("NO_COLOR") \
+        else text
 
 
 def _thought(text: str, state: _Answer) -> None:
     """Reasoning goes to stderr (so stdout holds only the answer), dimmed on a terminal."""
-    dim = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
     if not state.thinking:
         state.thinking = True
-        sys.stderr.write(f"{DIM}[thinking]{RESET}\n" if dim else "[thinking]\n")
-    sys.stderr.write(f"{DIM}{text}{RESET}" if dim else text)
+        sys.stderr.write(_dim("[thinking]") + "\n")
+    sys.stderr.write(_dim(text))
+    sys.stderr.flush()
+
+
+def _answered_by(final: Finished) -> None:
+    """After an answer from a fallback model: which one, and why those before it did not
+    answer (``Finished.extra["failover"]``), on one dim stderr line."""
+    info = final.extra.get("failover")
+    if not isinstance(info, dict) or not info.get("skipped"):
+        return
+    skipped = "; ".join(f"{s['model']}: {s['reason']}" for s in info["skipped"])
+    sys.stderr.write(_dim(f"[answered by {info['model']} ({info['space_id']}); skipped "
+                          f"{skipped}]") + "\n")
     sys.stderr.flush()
 
 

@@ -28,6 +28,7 @@ from ..auth import mask_url
 from ..catalog import CATALOG, ModelChoice
 from ..client import ChatJob, SpaceClient
 from ..errors import SpaceError
+from ..health import hub_failure
 from ..transport import VERSION
 from .completions import chat_completions
 from .errors import ACCESS, ApiError, Handler, error_middleware, from_space_error
@@ -83,6 +84,7 @@ class ServerState:
         self.closing = False
         self.started = time.time()
         self.health: dict[str, ModelHealth] = {name: ModelHealth() for name in CATALOG}
+        self.hub = HubStages(client)
 
     def __repr__(self) -> str:
         return f"ServerState({self.client!r}, {self.settings!r})"
@@ -95,6 +97,44 @@ class ServerState:
         answer = from_space_error(error, max_retries=self.client.max_retries)
         entry.last_error = {"at": time.time(), "type": type(error).__name__,
                             "status": answer.status, "message": answer.message}
+
+
+class HubStages:
+    """The Hub's word on each model's Space (stage, hardware), for ``/health``: asked of
+    every Space at once, at most every ``ttl`` seconds, and for at most ``wait`` seconds,
+    so that frequent health checks neither hammer the Hub nor hang on it."""
+
+    def __init__(self, client: SpaceClient, *, ttl: float = 30.0, wait: float = 5.0) -> None:
+        self.client = client
+        self.ttl = ttl
+        self.wait = wait
+        self._seen: dict[str, dict[str, Any] | None] = {}
+        self._at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def stages(self) -> dict[str, dict[str, Any] | None]:
+        """By model: the Hub's answer, or None for a host that is no Hub Space (a
+        replica); asked again once ``ttl`` has passed."""
+        async with self._lock:
+            now = time.monotonic()
+            if self._at is None or now - self._at >= self.ttl:
+                found = await asyncio.gather(*(self._ask(name) for name in CATALOG))
+                self._seen, self._at = dict(zip(CATALOG, found, strict=True)), now
+            return self._seen
+
+    async def _ask(self, name: str) -> dict[str, Any] | None:
+        try:
+            runtime = await asyncio.wait_for(self.client.aruntime(name), self.wait)
+        except asyncio.TimeoutError:
+            return {"stage": None, "hub_failure": "cannot reach the Hub",
+                    "hub_error": f"the Hub did not answer within {self.wait:g} s"}
+        except SpaceError as exc:
+            failure, error = hub_failure(self.client, exc)
+            return {"stage": None, "hub_failure": failure, "hub_error": error}
+        if runtime is None:
+            return None
+        return {"space_id": runtime.space_id, "stage": runtime.stage,
+                "hardware": runtime.hardware}
 
 
 STATE: web.AppKey[ServerState] = web.AppKey("qwen_spaces_api_state", ServerState)
@@ -260,15 +300,16 @@ async def _get_model(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
-    """Cached state only: no call goes to any Space."""
+    """What jobs showed of each Space, and the Hub's stage of it (``hub``: None for a host
+    that is no Hub Space), asked at most every 30 s. No call goes to any Space."""
     state = request.app[STATE]
     client = state.client
+    hub = await state.hub.stages()
     spaces = {}
     for name, spec in CATALOG.items():
         base = client.base_urls.get(name) or spec.url
         seen = state.health[name]
-        spaces[name] = {"space": spec.space_id, "base_url": mask_url(base),
-                        "api_known": any(k[0] == name for k in client._apis),
+        spaces[name] = {"space": spec.space_id, "base_url": mask_url(base), "hub": hub[name],
                         "last_ok": seen.last_ok, "last_error": seen.last_error}
     return web.json_response({
         "status": "shutting_down" if state.closing else "ok", "version": VERSION,
