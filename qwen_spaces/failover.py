@@ -41,7 +41,10 @@ def failover_reason(exc: SpaceError) -> str | None:
     if isinstance(exc, SpaceUnavailableError):
         if exc.stage and exc.stage not in ("RUNNING", "RUNNING_BUILDING"):
             return f"not serving (stage {exc.stage})"
-        return f"not serving (HTTP {exc.status})" if exc.status else "unreachable"
+        if exc.status:
+            return f"not serving (HTTP {exc.status})"
+        cause = str(exc).split(": ", 1)[-1].split("; ", 1)[0]  # "cannot connect to X (...)"
+        return f"unreachable: {cause[:160]}" if cause else "unreachable"
     return None
 
 

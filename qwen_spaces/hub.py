@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from .auth import origin_of
+from .auth import mask_url, origin_of
 from .errors import HubUnavailableError, SpaceAuthError, SpaceError, SpaceUnavailableError
 from .transport import Transport, normalize_base_url
 
@@ -123,7 +123,12 @@ class Hub:
             else hub_endpoint()
 
     def __repr__(self) -> str:
-        return f"Hub(endpoint={self.endpoint!r})"
+        return f"Hub(endpoint={mask_url(self.endpoint)!r})"
+
+    @property
+    def shown(self) -> str:
+        """The endpoint for messages: a mirror's URL may carry credentials."""
+        return mask_url(self.endpoint)
 
     @property
     def sends_token(self) -> bool:
@@ -172,13 +177,13 @@ class Hub:
                                              timeout=timeout, extra_headers=headers)
         except SpaceError as exc:
             raise HubUnavailableError(
-                f"{space}: cannot reach the Hub at {self.endpoint} to ask for the Space's "
+                f"{space}: cannot reach the Hub at {self.shown} to ask for the Space's "
                 f"stage ({_reason(exc)})", space=space) from None
         try:
             body = await resp.read()
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             raise HubUnavailableError(
-                f"{space}: the Hub at {self.endpoint} did not finish answering "
+                f"{space}: the Hub at {self.shown} did not finish answering "
                 f"({type(exc).__name__})", space=space) from None
         finally:
             resp.release()
@@ -190,14 +195,14 @@ class Hub:
                 data = None
             if isinstance(data, dict):
                 return data
-            raise HubUnavailableError(f"{space}: the Hub at {self.endpoint} answered with "
+            raise HubUnavailableError(f"{space}: the Hub at {self.shown} answered with "
                                       "something that is not a JSON object", space=space)
         if status in (401, 403):
             # Without a token the Hub answers 401 for a private Space and a missing one alike.
             advice = ("the token was refused or cannot read it" if with_token
                       else "it is private or does not exist; a token with access is needed"
                       if origin_of(self.endpoint) == _HUB_ORIGIN
-                      else f"it is private or does not exist ({self.endpoint} is not the "
+                      else f"it is private or does not exist ({self.shown} is not the "
                       "Hub's own host, so no token is sent there)")
             raise SpaceAuthError(f"{space}: the Hub refused to show this Space (HTTP "
                                  f"{status}): {advice}", space=space, status=status,
@@ -206,7 +211,7 @@ class Hub:
             raise SpaceUnavailableError(
                 f"{space}: the Hub has no such Space (HTTP 404); it was deleted or renamed, "
                 "or it is private and needs a token", space=space, status=404)
-        raise HubUnavailableError(f"{space}: the Hub at {self.endpoint} answered HTTP "
+        raise HubUnavailableError(f"{space}: the Hub at {self.shown} answered HTTP "
                                   f"{status}", space=space)
 
 

@@ -11,6 +11,9 @@ from tests.cli.test_cli import cli
 from tests.cli.test_status import CLOSED, _env
 from tests.fake_hub import FakeHub, SleepingFront
 
+#: How failover words a refused connection (Linux's text for it).
+DEAD = f"unreachable: cannot connect to {CLOSED} ([Errno 111] Connect call failed ('127.0.0.1', 9))"
+
 COPY = "someone/qwen-copy"
 
 
@@ -66,9 +69,9 @@ async def test_fallback_answers_and_says_which_model_did(replicas: ReplicaSet) -
     assert code == 0, err
     assert out.startswith("[local replica of Qwen/Qwen2.5 (qwen-2.5)") and "query: hi" in out
     lines = err.splitlines()
-    assert "[↷ qwen-2.5-max skipped (unreachable); trying qwen-2.5]" in lines
+    assert f"[↷ qwen-2.5-max skipped ({DEAD}); trying qwen-2.5]" in lines
     # After the answer: which model answered, and why the one before it did not.
-    assert lines[-1] == "[answered by qwen-2.5 (Qwen/Qwen2.5); skipped qwen-2.5-max: unreachable]"
+    assert lines[-1] == f"[answered by qwen-2.5 (Qwen/Qwen2.5); skipped qwen-2.5-max: {DEAD}]"
 
 
 async def test_only_an_answer_from_a_fallback_is_labelled(replicas: ReplicaSet) -> None:
@@ -88,8 +91,8 @@ async def test_every_model_down_is_one_line_listing_each(replicas: ReplicaSet) -
                                env=env)
     assert code == 5 and out == "", err
     assert err == ("error: no Space in the chain could answer: qwen-2.5-max "
-                   "(Qwen/Qwen2.5-Max-Demo): unreachable; qwen-2.5 (Qwen/Qwen2.5): "
-                   "unreachable. Try again later, or add other models to --fallback\n")
+                   f"(Qwen/Qwen2.5-Max-Demo): {DEAD}; qwen-2.5 (Qwen/Qwen2.5): "
+                   f"{DEAD}. Try again later, or add other models to --fallback\n")
 
 
 async def test_bad_availability_flags_exit_2() -> None:

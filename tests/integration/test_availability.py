@@ -291,6 +291,8 @@ async def test_when_every_space_is_down_one_error_lists_each_with_its_reason(
         with pytest.raises(NoSpaceAvailableError) as info:
             await llm.achat([ChatMessage(role=MessageRole.USER, content="hi")])
     failures = [(m, reason) for m, _, reason, _ in info.value.failures]
+    assert failures[1][1].startswith(f"unreachable: cannot connect to {closed}")
+    failures[1] = ("qwen-2.5", "unreachable")
     assert failures == [("qwen-2.5-max", "not serving (stage PAUSED)"),
                         ("qwen-2.5", "unreachable"),
                         ("qwen-2-72b", "not serving (HTTP 502)")]

@@ -78,7 +78,11 @@ def test_failover_moves_on_only_for_failures_of_the_space_not_of_the_request() -
     assert failover_reason(SpaceUnavailableError("u", stage="PAUSED", status=503)) == \
         "not serving (stage PAUSED)"
     assert failover_reason(SpaceUnavailableError("u", status=502)) == "not serving (HTTP 502)"
-    assert failover_reason(SpaceUnavailableError("u")) == "unreachable"
+    refused = SpaceUnavailableError("Qwen/Qwen2.5: cannot connect to http://127.0.0.1:9 "
+                                    "(Connect call failed); check the URL and your network")
+    assert failover_reason(refused) == \
+        "unreachable: cannot connect to http://127.0.0.1:9 (Connect call failed)"
+    assert failover_reason(SpaceUnavailableError("")) == "unreachable"
     # Request-level failures would fail the same way elsewhere, or need the caller.
     for exc in (SpaceTimeoutError("t", phase="idle"), SpaceTimeoutError("t", phase="queue"),
                 SpaceTimeoutError("t", phase="request"), SpaceAuthError("a"),

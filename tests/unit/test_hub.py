@@ -82,6 +82,16 @@ async def test_an_unreachable_hub_is_hub_unavailable() -> None:
     assert info.value.retryable
 
 
+def test_a_mirror_url_with_credentials_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"http://user:s3cret@127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    client = SpaceClient(read_env_token=False)
+    assert "s3cret" not in repr(client.hub)
+    with pytest.raises(HubUnavailableError) as info:
+        client.runtime("qwen-2.5")
+    assert "s3cret" not in str(info.value) and "***@127.0.0.1" in str(info.value)
+
+
 @pytest.mark.parametrize(("body", "why"), [
     ("[1, 2]", "not a JSON object"), ("not json", "not a JSON object"),
     ('{"stage": ""}', "has no runtime stage"), ('{"hardware": {}}', "has no runtime stage"),
