@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from qwen_spaces.replica import ReplicaSet
+from tests.util import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -36,16 +37,31 @@ def test_tools_example_runs_as_written(replicas: ReplicaSet) -> None:
     assert "tool results received: 42" in done.stdout
 
 
-def test_errors_fallback_example_runs_as_written(replicas: ReplicaSet) -> None:
-    (code,) = python_blocks("Errors")
-    done = run_against(replicas, code + "\nprint(llm.invoke('/echo fell back').content)\n")
-    assert "fell back" in done.stdout
+def test_failover_example_runs_as_written(replicas: ReplicaSet) -> None:
+    failover, _ = python_blocks("Sleeping, paused and busy Spaces")
+    # qwen-2.5-max is down (nothing listens there): the answer comes from qwen-2.5.
+    done = run_against(replicas, failover, down=["qwen-2.5-max"])
+    assert done.stdout.startswith("qwen-2.5 {'model': 'qwen-2.5', 'space_id': 'Qwen/Qwen2.5', "
+                                  "'skipped': [{'model': 'qwen-2.5-max'")
+    assert "'reason': \"unreachable: cannot connect to http://127.0.0.1:" in done.stdout
 
 
-def run_against(replicas: ReplicaSet, code: str) -> subprocess.CompletedProcess[str]:
+def test_x_ip_token_example_runs_as_written(replicas: ReplicaSet) -> None:
+    _, forward = python_blocks("Sleeping, paused and busy Spaces")
+    visitor = ("\nclass Visitor:\n    headers = {'x-ip-token': 'a-visitor-jwt'}\n"
+               "print(answer('/echo forwarded', Visitor()))\n")
+    done = run_against(replicas, forward + visitor)
+    assert done.stdout == "forwarded\n"
+
+
+def run_against(replicas: ReplicaSet, code: str,
+                down: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run README code in a fresh interpreter, every model pointed at the replicas through
-    ``QWEN_SPACES_BASE_URLS`` (as a user would), and require it to succeed."""
-    env_urls = ",".join(f"{m}={replicas.url(m)}" for m in replicas.models)
+    ``QWEN_SPACES_BASE_URLS`` (as a user would), those in ``down`` at a closed port, and
+    require it to succeed."""
+    urls = {m: replicas.url(m) for m in replicas.models}
+    urls.update({m: f"http://127.0.0.1:{closed_port()}" for m in down or ()})
+    env_urls = ",".join(f"{m}={url}" for m, url in urls.items())
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env={**_env(), "QWEN_SPACES_BASE_URLS": env_urls})
     assert done.returncode == 0, done.stderr
