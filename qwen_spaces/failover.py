@@ -43,7 +43,8 @@ def failover_reason(exc: SpaceError) -> str | None:
             return f"not serving (stage {exc.stage})"
         if exc.status:
             return f"not serving (HTTP {exc.status})"
-        cause = str(exc).split(": ", 1)[-1].split("; ", 1)[0]  # "cannot connect to X (...)"
+        # "{space}: cannot connect to X (...); check ...": the first clause after the name
+        cause = str(exc).removeprefix(f"{exc.space}: ").split("; ", 1)[0]
         return f"unreachable: {cause[:160]}" if cause else "unreachable"
     return None
 

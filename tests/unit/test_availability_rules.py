@@ -84,10 +84,16 @@ def test_failover_moves_on_only_for_failures_of_the_space_not_of_the_request() -
         assert failover_reason(SpaceUnavailableError("u", stage=stage, status=503)) == \
             "not serving (HTTP 503)"
     refused = SpaceUnavailableError("Qwen/Qwen2.5: cannot connect to http://127.0.0.1:9 "
-                                    "(Connect call failed); check the URL and your network")
+                                    "(Connect call failed); check the URL and your network",
+                                    space="Qwen/Qwen2.5")
     assert failover_reason(refused) == \
         "unreachable: cannot connect to http://127.0.0.1:9 (Connect call failed)"
     assert failover_reason(SpaceUnavailableError("")) == "unreachable"
+    # A message that does not start with "{space}: " is not cut at a colon inside it.
+    lost = SpaceUnavailableError("Qwen/Qwen2.5 lost the job (CUDA error: out of memory); "
+                                 "try again", space="Qwen/Qwen2.5")
+    assert failover_reason(lost) == \
+        "unreachable: Qwen/Qwen2.5 lost the job (CUDA error: out of memory)"
     # The reason is the first clause after the Space's name, whatever it holds ("verify
     # failed: ..."), and however much advice follows.
     tls = SpaceUnavailableError(
