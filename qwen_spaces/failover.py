@@ -92,8 +92,8 @@ class Cooldowns:
 
 
 def _duration(seconds: float) -> str:
-    """``45 s``, ``9 min 5 s``, ``2 h 3 min``: for messages."""
-    total = max(0, round(seconds))
+    """``45 s``, ``9 min 5 s``, ``2 h 3 min``: for messages. A wait is never ``0 s``."""
+    total = max(1, round(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:

@@ -134,7 +134,9 @@ def test_a_failed_space_is_skipped_for_the_cooldown_then_asked_again() -> None:
     assert book.skip_reason(key) == ("its queue is full; skipped for another 1 min", False)
     clock.now += 59.4
     assert book.skip_reason(key) == ("its queue is full; skipped for another 1 s", False)
-    clock.now += 0.6
+    clock.now += 0.3  # still skipped: never "for another 0 s"
+    assert book.skip_reason(key) == ("its queue is full; skipped for another 1 s", False)
+    clock.now += 0.3
     assert book.skip_reason(key) is None
     assert book.skip_reason(("other", "https://x")) is None
 
