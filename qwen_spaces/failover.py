@@ -43,7 +43,8 @@ def failover_reason(exc: SpaceError) -> str | None:
             return f"not serving (stage {exc.stage})"
         if exc.status:
             return f"not serving (HTTP {exc.status})"
-        cause = str(exc).split(": ", 1)[-1].split("; ", 1)[0]  # "cannot connect to X (...)"
+        # "{space}: cannot connect to X (...); check ...": the first clause after the name
+        cause = str(exc).removeprefix(f"{exc.space}: ").split("; ", 1)[0]
         return f"unreachable: {cause[:160]}" if cause else "unreachable"
     return None
 
@@ -91,8 +92,8 @@ class Cooldowns:
 
 
 def _duration(seconds: float) -> str:
-    """``45 s``, ``9 min 5 s``, ``2 h 3 min``: for messages."""
-    total = max(0, round(seconds))
+    """``45 s``, ``9 min 5 s``, ``2 h 3 min``: for messages. A wait is never ``0 s``."""
+    total = max(1, round(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:

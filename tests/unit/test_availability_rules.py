@@ -74,15 +74,43 @@ def test_failover_moves_on_only_for_failures_of_the_space_not_of_the_request() -
     assert failover_reason(quota) == "ZeroGPU quota exhausted, retry in 10 min"
     assert failover_reason(QuotaExceededError("q")) == "ZeroGPU quota exhausted"
     assert failover_reason(QueueFullError("full")) == "its queue is full"
-    assert failover_reason(SpaceTimeoutError("t", phase="connect")) is not None
+    assert failover_reason(SpaceTimeoutError("t", phase="connect")) == \
+        "no connection within the connect timeout"
     assert failover_reason(SpaceUnavailableError("u", stage="PAUSED", status=503)) == \
         "not serving (stage PAUSED)"
     assert failover_reason(SpaceUnavailableError("u", status=502)) == "not serving (HTTP 502)"
+    # The Hub says it runs, yet its host answered an error page: the status is the reason.
+    for stage in ("RUNNING", "RUNNING_BUILDING"):
+        assert failover_reason(SpaceUnavailableError("u", stage=stage, status=503)) == \
+            "not serving (HTTP 503)"
     refused = SpaceUnavailableError("Qwen/Qwen2.5: cannot connect to http://127.0.0.1:9 "
-                                    "(Connect call failed); check the URL and your network")
+                                    "(Connect call failed); check the URL and your network",
+                                    space="Qwen/Qwen2.5")
     assert failover_reason(refused) == \
         "unreachable: cannot connect to http://127.0.0.1:9 (Connect call failed)"
     assert failover_reason(SpaceUnavailableError("")) == "unreachable"
+    # A message that does not start with "{space}: " is not cut at a colon inside it.
+    lost = SpaceUnavailableError("Qwen/Qwen2.5 lost the job (CUDA error: out of memory); "
+                                 "try again", space="Qwen/Qwen2.5")
+    assert failover_reason(lost) == \
+        "unreachable: Qwen/Qwen2.5 lost the job (CUDA error: out of memory)"
+    # The reason is the first clause after the Space's name, whatever it holds ("verify
+    # failed: ..."), and however much advice follows.
+    tls = SpaceUnavailableError(
+        "Qwen/Qwen2.5: TLS certificate verification failed for https://x.hf.space ([SSL: "
+        "CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate "
+        "(_ssl.c:1006)). Fix the certificate (or the proxy); pass verify_ssl=False only for a "
+        "host you trust.", space="Qwen/Qwen2.5")
+    assert str(failover_reason(tls)).startswith(
+        "unreachable: TLS certificate verification failed for https://x.hf.space ([SSL: "
+        "CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate")
+    proxied = SpaceUnavailableError(
+        "Qwen/Qwen2.5: cannot connect to the proxy http://p:3128 (refused) on the way to "
+        "https://x.hf.space; check the proxy; or list the host in NO_PROXY",
+        space="Qwen/Qwen2.5")
+    assert failover_reason(proxied) == \
+        "unreachable: cannot connect to the proxy http://p:3128 (refused) on the way to " \
+        "https://x.hf.space"
     # Request-level failures would fail the same way elsewhere, or need the caller.
     for exc in (SpaceTimeoutError("t", phase="idle"), SpaceTimeoutError("t", phase="queue"),
                 SpaceTimeoutError("t", phase="request"), SpaceAuthError("a"),
@@ -106,7 +134,9 @@ def test_a_failed_space_is_skipped_for_the_cooldown_then_asked_again() -> None:
     assert book.skip_reason(key) == ("its queue is full; skipped for another 1 min", False)
     clock.now += 59.4
     assert book.skip_reason(key) == ("its queue is full; skipped for another 1 s", False)
-    clock.now += 0.6
+    clock.now += 0.3  # still skipped: never "for another 0 s"
+    assert book.skip_reason(key) == ("its queue is full; skipped for another 1 s", False)
+    clock.now += 0.3
     assert book.skip_reason(key) is None
     assert book.skip_reason(("other", "https://x")) is None
 
@@ -123,6 +153,31 @@ def test_a_quota_error_is_skipped_until_its_retry_after_exactly() -> None:
     assert book.skip_reason(key) == ("quota; skipped for another 2 h 5 min", True)
     book.succeeded(key)
     assert book.skip_reason(key) is None
+    book.failed(key, QuotaExceededError("q", retry_after=330.0), "quota")
+    assert book.skip_reason(key) == ("quota; skipped for another 5 min 30 s", True)
+    book.failed(key, QueueFullError("full"), "full")  # no wait named: the cool-down
+    assert book.skip_reason(key) == ("full; skipped for another 1 min", False)
+
+
+def test_the_cooldown_is_60_s_unless_set_and_0_turns_it_off() -> None:
+    clock = Clock()
+    key = ("qwen-2.5", "https://x")
+    book = Cooldowns(clock=clock)
+    book.failed(key, QueueFullError("full"), "full")
+    clock.now += 59.9
+    assert book.skip_reason(key) is not None
+    clock.now += 0.1
+    assert book.skip_reason(key) is None
+    off = Cooldowns(0.0, clock=clock)
+    off.failed(key, QueueFullError("full"), "full")
+    assert off.skip_reason(key) is None  # asked again at once
+    Cooldowns(0.5)  # any wait >= 0 is allowed
+
+
+def test_a_success_of_a_space_that_never_failed_is_nothing_to_forget() -> None:
+    book = Cooldowns(60.0)
+    book.succeeded(("qwen-2.5", "https://x"))
+    assert book.skip_reason(("qwen-2.5", "https://x")) is None
 
 
 def test_a_negative_cooldown_is_refused() -> None:
