@@ -1108,24 +1108,32 @@ async def _final(stream: AsyncGenerator[StreamEvent, None]) -> Finished:
 
 
 def _coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
-    """One ``TextDelta`` per run of text that arrived in one network read.
+    """One ``TextDelta`` per run of text, and one ``ReasoningDelta`` per run of reasoning,
+    that arrived in one network read.
 
     At a Space's real pace a read holds one token, so nothing changes; when frames pile up
     (a fast server, a busy consumer) they pass on as one piece instead of a queue of tiny
     ones, each costing every layer above (adapters, callbacks) its per-chunk overhead.
+    A delta that rewrites (``replaced``) is passed on as it is, between runs.
     """
     out: list[StreamEvent] = []
     run: list[str] = []
+    kind: type[TextDelta] | type[ReasoningDelta] = TextDelta
     for event in events:
-        if type(event) is TextDelta and not event.replaced:
+        if (type(event) is TextDelta or type(event) is ReasoningDelta) \
+                and not event.replaced:
+            if run and type(event) is not kind:
+                out.append(kind("".join(run)))
+                run = []
+            kind = type(event)
             run.append(event.text)
             continue
         if run:
-            out.append(TextDelta("".join(run)))
+            out.append(kind("".join(run)))
             run = []
         out.append(event)
     if run:
-        out.append(TextDelta("".join(run)))
+        out.append(kind("".join(run)))
     return out
 
 
