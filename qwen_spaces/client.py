@@ -21,10 +21,8 @@ import weakref
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from . import loops, sync
 from .auth import locate_token, mask_headers, mask_url
@@ -60,6 +58,11 @@ from .sessions import SessionBook, SpaceSession
 from .sse import SSEDecoder
 from .tools import NamedChoice, ToolCallParser, reask_message
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    from ._deferred import aiohttp
 
 __all__ = ["ChatJob", "ClientCache", "SpaceClient"]
 
