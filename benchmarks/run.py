@@ -15,6 +15,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -256,40 +257,72 @@ IMPORT_PAIRS = {
 OWN_PACKAGES = ("qwen_spaces", "langchain_qwen_spaces", "llama_index_qwen_spaces")
 
 
+#: Our import timed inside the interpreter, right after the framework's: the framework is
+#: loaded, so the difference is ours alone (one process, no subtraction of two noisy runs).
+_AFTER = ("import time\n{framework}\nt, c = time.perf_counter(), time.process_time()\n"
+          "{ours}\nprint(time.perf_counter() - t, time.process_time() - c)")
+
+
 def run_imports(runs: int) -> dict[str, Any]:
-    """Wall time of each statement in a fresh interpreter, the statements interleaved run by
-    run (so a load change on the machine hits them alike); then, with ``-X importtime``,
-    the self time of every module our import loads beyond the framework's, ours and the
-    third-party modules we bring apart."""
-    times: dict[str, list[float]] = {k: [] for k in IMPORTS}
-    for _ in range(runs):
-        for key, stmt in IMPORTS.items():
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", stmt], cwd=ROOT, check=True,
-                           env=_child_env())
-            times[key].append(time.perf_counter() - t0)
+    """Cold imports as an installed package pays them: bytecode cached (a warm-up run of
+    each statement writes it to a private cache, ``PYTHONPYCACHEPREFIX``, whatever
+    ``PYTHONDONTWRITEBYTECODE`` says), each in a fresh interpreter, the statements
+    interleaved run by run so a load change on the machine hits them alike.
+
+    * ``wall``: each statement alone;
+    * ``after``: our import timed in the same interpreter right after the framework's base
+      class (wall and CPU): what our import adds;
+    * ``importtime``: that addition split by ``python -X importtime`` self times into our
+      packages and the third-party modules we bring.
+    """
+    with tempfile.TemporaryDirectory(prefix="qwen-spaces-bench-pyc-") as cache:
+        env = {**_child_env(), "PYTHONPYCACHEPREFIX": cache}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+        def python(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, *args], cwd=ROOT, check=True, env=env,
+                                  capture_output=True, text=True)
+
+        after_code = {ours: _AFTER.format(framework=IMPORTS[framework], ours=IMPORTS[ours])
+                      for ours, (_, framework) in IMPORT_PAIRS.items()}
+        for stmt in [*IMPORTS.values(), *after_code.values()]:
+            python("-c", stmt)  # warm-up: writes the bytecode
+        times: dict[str, list[float]] = {k: [] for k in IMPORTS}
+        after: dict[str, list[tuple[float, float]]] = {k: [] for k in after_code}
+        for _ in range(runs):
+            for key, stmt in IMPORTS.items():
+                t0 = time.perf_counter()
+                python("-c", stmt)
+                times[key].append(time.perf_counter() - t0)
+            for key, code in after_code.items():
+                wall, cpu = python("-c", code).stdout.split()
+                after[key].append((float(wall) * 1e3, float(cpu) * 1e3))
+        attribution: dict[str, Any] = {}
+        for ours, (_, framework) in IMPORT_PAIRS.items():
+            base = set(_importtime(python, IMPORTS[framework]))
+            own, deps = [], []
+            for _ in range(runs):
+                extra = {k: v for k, v in _importtime(python, IMPORTS[ours]).items()
+                         if k not in base}
+                own.append(sum(v for k, v in extra.items()
+                               if k.split(".")[0] in OWN_PACKAGES))
+                deps.append(sum(v for k, v in extra.items()
+                                if k.split(".")[0] not in OWN_PACKAGES))
+            attribution[ours] = {"framework": framework, "own_ms": statistics.median(own),
+                                 "deps_ms": statistics.median(deps), "own_runs_ms": own,
+                                 "deps_runs_ms": deps}
     out: dict[str, Any] = {k: {"statement": IMPORTS[k], "median_s": statistics.median(v),
                                "runs_s": v} for k, v in times.items()}
-    attribution: dict[str, Any] = {}
-    for ours, (_, framework) in IMPORT_PAIRS.items():
-        base = set(_importtime(IMPORTS[framework]))
-        own, deps = [], []
-        for _ in range(runs):
-            extra = {k: v for k, v in _importtime(IMPORTS[ours]).items() if k not in base}
-            own.append(sum(v for k, v in extra.items() if k.split(".")[0] in OWN_PACKAGES))
-            deps.append(sum(v for k, v in extra.items()
-                            if k.split(".")[0] not in OWN_PACKAGES))
-        attribution[ours] = {"framework": framework, "own_ms": statistics.median(own),
-                             "deps_ms": statistics.median(deps), "own_runs_ms": own,
-                             "deps_runs_ms": deps}
     return {"wall": out, "pairs": {k: list(v) for k, v in IMPORT_PAIRS.items()},
+            "after": {k: {"wall_ms": statistics.median(w for w, _ in v),
+                          "cpu_ms": statistics.median(c for _, c in v), "runs_ms": v}
+                      for k, v in after.items()},
             "importtime": attribution}
 
 
-def _importtime(stmt: str) -> dict[str, float]:
+def _importtime(python: Any, stmt: str) -> dict[str, float]:
     """Self time in ms of every module ``stmt`` imports (``python -X importtime``)."""
-    err = subprocess.run([sys.executable, "-X", "importtime", "-c", stmt], cwd=ROOT,
-                         check=True, capture_output=True, text=True, env=_child_env()).stderr
+    err = python("-X", "importtime", "-c", stmt).stderr
     out: dict[str, float] = {}
     for line in err.splitlines():
         if line.startswith("import time:") and "cumulative" not in line:
