@@ -122,6 +122,12 @@ class RawLimit(Contender):
                     yield frame
 
 
+def _http_stack() -> None:
+    """Import aiohttp now, as the raw reader's ``start`` does: the core imports it on its
+    first request, which the sequential workload would otherwise time as part of its calls."""
+    import aiohttp  # noqa: F401
+
+
 class Transport(Contender):
     """``SpaceClient.astream``: the qwen_spaces core."""
 
@@ -130,6 +136,7 @@ class Transport(Contender):
     protocols = ("queue", "call")
 
     async def start(self) -> None:
+        _http_stack()
         from qwen_spaces import SpaceClient, TextDelta
 
         self._delta = TextDelta
@@ -194,6 +201,7 @@ class LangChain(Contender):
     title = "langchain_qwen_spaces ChatQwenSpaces.astream"
 
     async def start(self) -> None:
+        _http_stack()
         from langchain_qwen_spaces import ChatQwenSpaces
 
         self.llm = ChatQwenSpaces(model=self.target.model, base_url=self.target.url,
@@ -239,6 +247,7 @@ class LlamaIndex(Contender):
     title = "llama_index_qwen_spaces QwenSpacesLLM.astream_chat"
 
     async def start(self) -> None:
+        _http_stack()
         from llama_index.core.llms import ChatMessage
 
         from llama_index_qwen_spaces import QwenSpacesLLM
