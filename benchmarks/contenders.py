@@ -28,6 +28,9 @@ class Target:
     model: str = "qwen-2-72b"       # the catalog entry whose layout the server has
     protocol: str = "queue"         # "queue" (queue/join + diffs) or "call" (/call)
     prompt: str = "bench"
+    api_name: str = "model_chat"    # the endpoint the raw reader calls
+    #: The raw reader's join data (None: ``[prompt, [], SYSTEM]``, the model_chat inputs).
+    data: list[Any] | None = None
 
 
 class Contender:
@@ -71,7 +74,8 @@ class RawLimit(Contender):
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         async with self.session.get(f"{self.target.url}/config") as resp:
             config = await resp.json()
-        dep = next(d for d in config["dependencies"] if d.get("api_name") == "model_chat")
+        dep = next(d for d in config["dependencies"]
+                   if d.get("api_name") == self.target.api_name)
         self.fn_index, self.trigger_id = dep["id"], dep["targets"][0][0]
         self.api = f"{self.target.url}{config.get('api_prefix', '')}"
 
@@ -83,7 +87,8 @@ class RawLimit(Contender):
 
     async def _queue(self) -> AsyncIterator[int]:
         session_hash = secrets.token_hex(6)
-        body = {"data": [self.target.prompt, [], SYSTEM], "event_data": None,
+        data = self.target.data or [self.target.prompt, [], SYSTEM]
+        body = {"data": data, "event_data": None,
                 "fn_index": self.fn_index, "trigger_id": self.trigger_id,
                 "session_hash": session_hash}
         async with self.session.post(f"{self.api}/queue/join", data=self._dumps(body),
@@ -117,6 +122,12 @@ class RawLimit(Contender):
                     yield frame
 
 
+def _http_stack() -> None:
+    """Import aiohttp now, as the raw reader's ``start`` does: the core imports it on its
+    first request, which the sequential workload would otherwise time as part of its calls."""
+    import aiohttp  # noqa: F401
+
+
 class Transport(Contender):
     """``SpaceClient.astream``: the qwen_spaces core."""
 
@@ -125,6 +136,7 @@ class Transport(Contender):
     protocols = ("queue", "call")
 
     async def start(self) -> None:
+        _http_stack()
         from qwen_spaces import SpaceClient, TextDelta
 
         self._delta = TextDelta
@@ -160,6 +172,28 @@ class TransportTools(Transport):
                     yield len(event.text)
 
 
+class TransportReasoning(Transport):
+    """A Qwen3-Demo stream (thinking, then the answer): reasoning and answer characters."""
+
+    name = "transport+reasoning"
+    title = "qwen_spaces SpaceClient.astream, reasoning stream"
+    protocols = ("queue",)
+
+    async def start(self) -> None:
+        await super().start()
+        from qwen_spaces import ReasoningDelta
+
+        self._reasoning = ReasoningDelta
+
+    async def stream(self) -> AsyncIterator[int]:
+        messages = [{"role": "user", "content": self.target.prompt}]
+        async with aclosing(self.client.astream(self.target.model, messages)) as events:
+            async for event in events:
+                kind = type(event)
+                if kind is self._delta or kind is self._reasoning:
+                    yield len(event.text)
+
+
 class LangChain(Contender):
     """``ChatQwenSpaces.astream`` (LangChain chat model, with its callback machinery)."""
 
@@ -167,6 +201,7 @@ class LangChain(Contender):
     title = "langchain_qwen_spaces ChatQwenSpaces.astream"
 
     async def start(self) -> None:
+        _http_stack()
         from langchain_qwen_spaces import ChatQwenSpaces
 
         self.llm = ChatQwenSpaces(model=self.target.model, base_url=self.target.url,
@@ -192,6 +227,19 @@ class LangChainTools(LangChain):
             yield len(chunk.content)
 
 
+class LangChainReasoning(LangChain):
+    """``ChatQwenSpaces.astream`` on a reasoning stream: thinking arrives as
+    ``additional_kwargs["reasoning_content"]`` with empty content."""
+
+    name = "langchain+reasoning"
+    title = "langchain_qwen_spaces ChatQwenSpaces.astream, reasoning stream"
+
+    async def stream(self) -> AsyncIterator[int]:
+        async for chunk in self.llm.astream(self.target.prompt):
+            thought = chunk.additional_kwargs.get("reasoning_content") or ""
+            yield len(chunk.content) + len(thought)
+
+
 class LlamaIndex(Contender):
     """``QwenSpacesLLM.astream_chat`` (LlamaIndex LLM)."""
 
@@ -199,6 +247,7 @@ class LlamaIndex(Contender):
     title = "llama_index_qwen_spaces QwenSpacesLLM.astream_chat"
 
     async def start(self) -> None:
+        _http_stack()
         from llama_index.core.llms import ChatMessage
 
         from llama_index_qwen_spaces import QwenSpacesLLM
@@ -210,6 +259,19 @@ class LlamaIndex(Contender):
     async def stream(self) -> AsyncIterator[int]:
         async for response in await self.llm.astream_chat(self.messages):
             yield len(response.delta or "")
+
+
+class LlamaIndexReasoning(LlamaIndex):
+    """``QwenSpacesLLM.astream_chat`` on a reasoning stream: thinking arrives as
+    ``additional_kwargs["thinking_delta"]`` with an empty delta."""
+
+    name = "llamaindex+reasoning"
+    title = "llama_index_qwen_spaces QwenSpacesLLM.astream_chat, reasoning stream"
+
+    async def stream(self) -> AsyncIterator[int]:
+        async for response in await self.llm.astream_chat(self.messages):
+            thought = response.additional_kwargs.get("thinking_delta") or ""
+            yield len(response.delta or "") + len(thought)
 
 
 class OpenAIEndpoint(Contender):
@@ -321,5 +383,6 @@ class G4F(Contender):
 
 
 CONTENDERS: dict[str, type[Contender]] = {
-    c.name: c for c in (RawLimit, Transport, TransportTools, LangChain, LangChainTools,
-                        LlamaIndex, OpenAIEndpoint, GradioClient, G4F)}
+    c.name: c for c in (RawLimit, Transport, TransportTools, TransportReasoning, LangChain,
+                        LangChainTools, LangChainReasoning, LlamaIndex, LlamaIndexReasoning,
+                        OpenAIEndpoint, GradioClient, G4F)}

@@ -15,16 +15,18 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from . import g4f_env, report
-from .server import reply_text
+from .server import QWEN3_PREFIX, generating_frames, qwen3_target, reply_text
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,17 +39,19 @@ class Settings:
     repeats: int = 5              # per point, fast contenders
     slow_repeats: int = 3         # gradio_client, g4f, /call at 16k
     scaling: tuple[int, ...] = (1_000, 4_000, 16_000)
-    concurrent_streams: int = 256
+    concurrent_streams: tuple[int, ...] = (64, 256)
     concurrent_tokens: int = 1_000
+    scale_streams: int = 1_000    # the scale row: this many streams in one client process
+    scale_tokens: int = 1_000
     sequential_calls: int = 100
     sequential_tokens: int = 100
     replica_pieces: int = 2_000
-    import_runs: int = 5
+    import_runs: int = 7
 
 
 QUICK = Settings(stream_tokens=5_000, repeats=2, slow_repeats=1, scaling=(1_000, 4_000),
-                 concurrent_streams=64, sequential_calls=20, replica_pieces=500,
-                 import_runs=3)
+                 concurrent_streams=(64,), scale_tokens=250, sequential_calls=20,
+                 replica_pieces=500, import_runs=3)
 OURS = ("transport", "langchain", "llamaindex")
 
 
@@ -58,13 +62,13 @@ def log(msg: str) -> None:
 @contextmanager
 def fast_server() -> Any:
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.server"], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, env=_child_env())
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         if not url.startswith("http://127.0.0.1:"):
             raise RuntimeError(f"the benchmark server did not start (said {url!r})")
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -73,10 +77,12 @@ def fast_server() -> Any:
 class Runner:
     """Launches one client process per measurement against the fast server."""
 
-    def __init__(self, server: str, settings: Settings, g4f_python: str | None) -> None:
+    def __init__(self, server: str, settings: Settings, g4f_python: str | None,
+                 server_pid: int | None = None) -> None:
         self.server = server
         self.settings = settings
         self.g4f_python = g4f_python
+        self.server_pid = server_pid
 
     def _set(self, tokens: int, layout: str) -> None:
         body = json.dumps({"tokens": tokens, "layout": layout}).encode()
@@ -89,13 +95,16 @@ class Runner:
                 **params: Any) -> dict[str, Any]:
         """One point. With ``tokens`` the fast server is set up for it; else ``url`` (a
         real Gradio) is the target and ``expect`` the answer length, if known."""
+        target: dict[str, Any] = {"model": model, "protocol": protocol, "prompt": prompt}
         if tokens is not None:
             self._set(tokens, layout)
             url = self.server + ("/call-mode" if protocol == "call" else "")
-            expect = tokens if contender == "raw" else len(reply_text(tokens))
+            if layout == "qwen3":  # the reasoning stream: Qwen3-Demo's app, its own prefix
+                url = self.server + QWEN3_PREFIX
+                target.update(qwen3_target())
+            expect = _expected(contender, tokens, layout)
         spec = {"contender": contender, "workload": workload, "params": params,
-                "target": {"url": url, "model": model, "protocol": protocol,
-                           "prompt": prompt},
+                "target": {"url": url, **target},
                 "control": self.server if tokens is not None else None, "expect": expect}
         python = self.g4f_python if contender == "g4f" else sys.executable
         if python is None:
@@ -103,11 +112,11 @@ class Runner:
         label = f"{workload} {contender} {protocol}/{layout} " + \
             (f"{tokens} tokens" if tokens else "replica")
         t0 = time.perf_counter()
+        server0 = _cpu_seconds(self.server_pid)
         try:
             done = subprocess.run([python, "-m", "benchmarks.workloads", json.dumps(spec)],
                                   cwd=ROOT, capture_output=True, text=True,
-                                  timeout=SUBPROCESS_TIMEOUT,
-                                  env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+                                  timeout=SUBPROCESS_TIMEOUT, env=_child_env())
         except subprocess.TimeoutExpired:
             log(f"{label}: timed out")
             return {"error": f"timed out after {SUBPROCESS_TIMEOUT}s"}
@@ -115,9 +124,36 @@ class Runner:
         result: dict[str, Any] = json.loads(lines[-1][7:]) if lines else {
             "error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}"}
         result.update(tokens=tokens, protocol=protocol, layout=layout)
+        server1 = _cpu_seconds(self.server_pid)
+        if server0 is not None and server1 is not None and tokens is not None:
+            # The server's CPU over the whole client process (warm-up included): it shows
+            # whether the server kept up, i.e. that the client is what is measured.
+            result["server_cpu_s"] = server1 - server0
         log(f"{label}: {time.perf_counter() - t0:.1f}s"
             + (f" ERROR {result['error']}" if "error" in result else ""))
         return result
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``), else None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@cache
+def _expected(contender: str, tokens: int, layout: str) -> int:
+    """What a complete answer is: frames for the raw reader (it extracts no text), else
+    characters (reasoning and answer, for the reasoning stream)."""
+    if contender == "raw":
+        return generating_frames(tokens, layout)
+    if layout == "qwen3":
+        return len(reply_text(tokens // 2)) + len(reply_text(tokens - tokens // 2))
+    return len(reply_text(tokens))
 
 
 # -- the benchmark sections ----------------------------------------------------------------
@@ -133,6 +169,10 @@ def run_stream(r: Runner) -> dict[str, Any]:
         "openai-endpoint": dict(contender="openai-endpoint"),
         "gradio_client": dict(contender="gradio_client", repeats=s.slow_repeats),
         "g4f": dict(contender="g4f", repeats=s.slow_repeats),
+        "raw (reasoning)": dict(contender="raw", layout="qwen3"),
+        "transport+reasoning": dict(contender="transport+reasoning", layout="qwen3"),
+        "langchain+reasoning": dict(contender="langchain+reasoning", layout="qwen3"),
+        "llamaindex+reasoning": dict(contender="llamaindex+reasoning", layout="qwen3"),
         "raw (tuples layout)": dict(contender="raw", layout="tuples"),
         "g4f (tuples layout)": dict(contender="g4f", layout="tuples", repeats=s.slow_repeats),
     }
@@ -159,10 +199,13 @@ def run_scaling(r: Runner) -> dict[str, Any]:
 
 
 def run_concurrent(r: Runner) -> dict[str, Any]:
+    """Keyed by the number of streams; the last level is the scale row."""
     s = r.settings
-    return {name: r.measure(name, "concurrent", tokens=s.concurrent_tokens,
-                            streams=s.concurrent_streams)
-            for name in ("raw", *OURS)}
+    levels = [(n, s.concurrent_tokens) for n in s.concurrent_streams]
+    levels.append((s.scale_streams, s.scale_tokens))
+    return {str(n): {name: r.measure(name, "concurrent", tokens=tokens, streams=n)
+                     for name in ("raw", *OURS)}
+            for n, tokens in levels}
 
 
 def run_sequential(r: Runner) -> dict[str, Any]:
@@ -191,19 +234,109 @@ def run_replica(r: Runner) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
+#: Cold imports: what each statement costs in a fresh interpreter. The framework rows are
+#: what an integration cannot avoid: ``import langchain_core.language_models`` is lazy in
+#: langchain-core 1.x (it loads almost nothing), so the base class a chat model subclasses
+#: is the framework's share; LlamaIndex's ``llama_index.core.llms`` is eager.
+IMPORTS = {
+    "(interpreter only)": "pass",
+    "qwen_spaces": "import qwen_spaces",
+    "langchain_core.language_models": "import langchain_core.language_models",
+    "BaseChatModel": "from langchain_core.language_models import BaseChatModel",
+    "langchain_qwen_spaces": "import langchain_qwen_spaces",
+    "llama_index.core.llms": "import llama_index.core.llms",
+    "FunctionCallingLLM": "from llama_index.core.llms.function_calling import FunctionCallingLLM",
+    "llama_index_qwen_spaces": "import llama_index_qwen_spaces",
+    "gradio_client": "import gradio_client",
+}
+#: (ours, the framework's) pairs whose difference is our own import cost.
+IMPORT_PAIRS = {
+    "langchain_qwen_spaces": ("langchain_core.language_models", "BaseChatModel"),
+    "llama_index_qwen_spaces": ("llama_index.core.llms", "FunctionCallingLLM"),
+}
+OWN_PACKAGES = ("qwen_spaces", "langchain_qwen_spaces", "llama_index_qwen_spaces")
+
+
+#: Our import timed inside the interpreter, right after the framework's: the framework is
+#: loaded, so the difference is ours alone (one process, no subtraction of two noisy runs).
+_AFTER = ("import time\n{framework}\nt, c = time.perf_counter(), time.process_time()\n"
+          "{ours}\nprint(time.perf_counter() - t, time.process_time() - c)")
+
+
 def run_imports(runs: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for module in ("", "qwen_spaces", "langchain_qwen_spaces", "llama_index_qwen_spaces",
-                   "gradio_client"):
-        times = []
+    """Cold imports as an installed package pays them: bytecode cached (a warm-up run of
+    each statement writes it to a private cache, ``PYTHONPYCACHEPREFIX``, whatever
+    ``PYTHONDONTWRITEBYTECODE`` says), each in a fresh interpreter, the statements
+    interleaved run by run so a load change on the machine hits them alike.
+
+    * ``wall``: each statement alone;
+    * ``after``: our import timed in the same interpreter right after the framework's base
+      class (wall and CPU): what our import adds;
+    * ``importtime``: that addition split by ``python -X importtime`` self times into our
+      packages and the third-party modules we bring.
+    """
+    with tempfile.TemporaryDirectory(prefix="qwen-spaces-bench-pyc-") as cache:
+        env = {**_child_env(), "PYTHONPYCACHEPREFIX": cache}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+        def python(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, *args], cwd=ROOT, check=True, env=env,
+                                  capture_output=True, text=True)
+
+        after_code = {ours: _AFTER.format(framework=IMPORTS[framework], ours=IMPORTS[ours])
+                      for ours, (_, framework) in IMPORT_PAIRS.items()}
+        for stmt in [*IMPORTS.values(), *after_code.values()]:
+            python("-c", stmt)  # warm-up: writes the bytecode
+        times: dict[str, list[float]] = {k: [] for k in IMPORTS}
+        after: dict[str, list[tuple[float, float]]] = {k: [] for k in after_code}
         for _ in range(runs):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", f"import {module}" if module else "pass"],
-                           cwd=ROOT, check=True)
-            times.append(time.perf_counter() - t0)
-        out[module or "(interpreter only)"] = {"median_s": statistics.median(times),
-                                               "runs_s": times}
+            for key, stmt in IMPORTS.items():
+                t0 = time.perf_counter()
+                python("-c", stmt)
+                times[key].append(time.perf_counter() - t0)
+            for key, code in after_code.items():
+                wall, cpu = python("-c", code).stdout.split()
+                after[key].append((float(wall) * 1e3, float(cpu) * 1e3))
+        attribution: dict[str, Any] = {}
+        for ours, (_, framework) in IMPORT_PAIRS.items():
+            base = set(_importtime(python, IMPORTS[framework]))
+            own, deps = [], []
+            for _ in range(runs):
+                extra = {k: v for k, v in _importtime(python, IMPORTS[ours]).items()
+                         if k not in base}
+                own.append(sum(v for k, v in extra.items()
+                               if k.split(".")[0] in OWN_PACKAGES))
+                deps.append(sum(v for k, v in extra.items()
+                                if k.split(".")[0] not in OWN_PACKAGES))
+            attribution[ours] = {"framework": framework, "own_ms": statistics.median(own),
+                                 "deps_ms": statistics.median(deps), "own_runs_ms": own,
+                                 "deps_runs_ms": deps}
+    out: dict[str, Any] = {k: {"statement": IMPORTS[k], "median_s": statistics.median(v),
+                               "runs_s": v} for k, v in times.items()}
+    return {"wall": out, "pairs": {k: list(v) for k, v in IMPORT_PAIRS.items()},
+            "after": {k: {"wall_ms": statistics.median(w for w, _ in v),
+                          "cpu_ms": statistics.median(c for _, c in v), "runs_ms": v}
+                      for k, v in after.items()},
+            "importtime": attribution}
+
+
+def _importtime(python: Any, stmt: str) -> dict[str, float]:
+    """Self time in ms of every module ``stmt`` imports (``python -X importtime``)."""
+    err = python("-X", "importtime", "-c", stmt).stderr
+    out: dict[str, float] = {}
+    for line in err.splitlines():
+        if line.startswith("import time:") and "cumulative" not in line:
+            own, _cumulative, name = line[len("import time:"):].split("|", 2)
+            out[name.strip()] = int(own) / 1e3
     return out
+
+
+def _child_env() -> dict[str, str]:
+    """The environment of every child: this tree's packages first on the path (a shared
+    interpreter may have another checkout installed), no Gradio telemetry."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else ""),
+            "GRADIO_ANALYTICS_ENABLED": "False"}
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -279,9 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": machine(g4f_python), "settings": asdict(settings),
                                "quick": args.quick, "g4f_error": g4f_error,
                                "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    with fast_server() as url:
+    with fast_server() as (url, pid):
         log(f"benchmark server at {url}")
-        r = Runner(url, settings, g4f_python)
+        r = Runner(url, settings, g4f_python, pid)
         results["stream"] = run_stream(r)
         results["scaling"] = run_scaling(r)
         results["concurrent"] = run_concurrent(r)

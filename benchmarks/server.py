@@ -13,6 +13,12 @@ has the ``qwen-2-72b`` catalog layout) and answers every job with a synthetic re
   not queued, so ``qwen_spaces`` takes the ``/call`` route): ``event: generating`` with the
   whole output value (``json.dumps`` style) per token, then ``event: complete``.
 
+* a reasoning stream, under the ``/qwen3`` prefix: the ``qwen-3`` replica's ``/config``
+  and frames (Qwen3-Demo's layout on the real modelscope_studio pro chatbot, recorded by
+  :mod:`benchmarks.capture_qwen3` into ``benchmarks/data/qwen3/``), replayed with the
+  thinking panel (a ``"tool"`` entry) grown by ``tokens // 2`` append diffs, then the answer
+  (a ``"text"`` entry) by the rest; every other frame as recorded.
+
 Frames are rendered once per (tokens, layout) with an event-id placeholder and written in
 256 KiB slices. ``/_bench/*`` sets the workload and reports what the server saw (hits per
 route, distinct client ports) and is itself left out of those counts.
@@ -29,14 +35,19 @@ import json
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from tests import captures
 
+from .workloads import raise_fd_limit
+
 VERSION = "6.31.0"
 CALL_PREFIX = "/call-mode"
+QWEN3_PREFIX = "/qwen3"
+QWEN3_DATA = Path(__file__).resolve().parent / "data" / "qwen3"
 EID = "%%EVENT_ID%%"
 WRITE_SLICE = 256 * 1024
 #: The synthetic reply cycles through these (mean 5.1 characters a token).
@@ -49,6 +60,9 @@ FRAMES = [json.loads(line[6:]) for line in
           captures.sse_bytes(VERSION, "data_stream.txt").decode().splitlines()
           if line.startswith("data: ")]
 CLOSE = b'data: {"msg":"close_stream","event_id":null}\n\n'
+QWEN3_CONFIG: dict[str, Any] = json.loads((QWEN3_DATA / "config.json").read_text())
+QWEN3_FRAMES = [json.loads(f[6:]) for f in
+                (QWEN3_DATA / "data_stream.txt").read_text().split("\n\n") if f]
 
 
 def token(i: int) -> str:
@@ -94,6 +108,73 @@ def render_queue(tokens: int, layout: str) -> bytes:
     return b"".join(out)
 
 
+def render_qwen3(tokens: int) -> bytes:
+    """The recorded ``qwen-3`` job with ``tokens // 2`` tokens of thinking, then the rest as
+    the answer: the panel entry is added with the first thinking token and grown by append
+    diffs, the answer entry likewise; the completed frame holds both texts in full."""
+    frames = QWEN3_FRAMES[:-1]  # close_stream is written per session
+    appends = [i for i, f in enumerate(frames) if [e[0] for e in _qwen3_ops(f)] == ["append"]]
+    thought, answer = tokens // 2, tokens - tokens // 2
+    adds = [i for i, f in enumerate(frames) if any(
+        e[0] == "add" and isinstance(e[2], dict) and e[2].get("type") in ("tool", "text")
+        for e in _qwen3_ops(f))]
+    tool_at, text_at = adds  # the frames that open the panel and the answer
+    think_diff, answer_diff = frames[tool_at + 1], frames[text_at + 1]
+    last_append = max(appends)
+
+    def opened(frame: dict[str, Any], text: str) -> dict[str, Any]:
+        frame = copy.deepcopy(frame)
+        for edit in _qwen3_ops(frame):
+            if edit[0] == "add" and isinstance(edit[2], dict) and "type" in edit[2]:
+                edit[2]["content"] = text
+        return frame
+
+    def grown(frame: dict[str, Any], count: int) -> list[bytes]:
+        """Tokens 1 .. count-1 appended by copies of ``frame``."""
+        rendered = []
+        for w in WORDS:
+            f = copy.deepcopy(frame)
+            _qwen3_ops(f)[0][2] = w
+            rendered.append(_frame(f))
+        return [rendered[i % len(WORDS)] for i in range(1, count)]
+
+    done = copy.deepcopy(frames[-1])
+    entries = done["output"]["data"][5]["value"][-1]["content"]
+    entries[0]["content"], entries[1]["content"] = reply_text(thought), reply_text(answer)
+    out = [_frame(f) for f in frames[:tool_at]]
+    out.append(_frame(opened(frames[tool_at], token(0))))
+    out += grown(think_diff, thought)
+    out.append(_frame(opened(frames[text_at], token(0))))
+    out += grown(answer_diff, answer)
+    out += [_frame(f) for f in frames[last_append + 1:-1]]
+    out.append(_frame(done))
+    return b"".join(out)
+
+
+def _qwen3_ops(frame: dict[str, Any]) -> list[Any]:
+    """The chatbot output's edits in a diff frame ([] for any other frame)."""
+    data = frame.get("output", {}).get("data")
+    if frame.get("msg") != "process_generating" or not isinstance(data, list) \
+            or not isinstance(data[5], list):
+        return []
+    return data[5]
+
+
+def qwen3_target() -> dict[str, Any]:
+    """The raw reader's target for the reasoning stream: the model, the endpoint, and the
+    join data the core sends (recorded with the frames)."""
+    join = json.loads((QWEN3_DATA / "join.json").read_text())
+    api_name = next(d["api_name"] for d in QWEN3_CONFIG["dependencies"]
+                    if d["id"] == join["fn_index"])
+    return {"model": "qwen-3", "api_name": api_name, "data": join["data"]}
+
+
+def generating_frames(tokens: int, layout: str) -> int:
+    """How many ``process_generating`` frames a job streams (what the raw reader counts)."""
+    body = render_qwen3(tokens) if layout == "qwen3" else render_queue(tokens, layout)
+    return body.count(b'"msg":"process_generating"')
+
+
 def call_frames(tokens: int, layout: str) -> tuple[bytes, bytes, list[bytes]]:
     """(prefix, suffix, tokens) of the ``/call`` frames: frame k is prefix + the first k
     tokens + suffix. ``json.dumps`` style, as Gradio writes ``/call`` data."""
@@ -129,7 +210,7 @@ class BenchServer:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._count], client_max_size=64 * 1024 * 1024)
-        for prefix in ("", CALL_PREFIX):
+        for prefix in ("", CALL_PREFIX, QWEN3_PREFIX):
             app.router.add_get(f"{prefix}/config", self.config)
             app.router.add_get(f"{prefix}/gradio_api/info", self.info)
             app.router.add_post(f"{prefix}/gradio_api/queue/join", self.join)
@@ -169,6 +250,9 @@ class BenchServer:
 
     # -- discovery ------------------------------------------------------------------------
     async def config(self, request: web.Request) -> web.Response:
+        if request.path.startswith(QWEN3_PREFIX):
+            return web.json_response(dict(QWEN3_CONFIG,
+                                          root=f"http://{request.host}{QWEN3_PREFIX}"))
         prefix = CALL_PREFIX if request.path.startswith(CALL_PREFIX) else ""
         config = dict(CONFIG, root=f"http://{request.host}{prefix}")
         if prefix:
@@ -181,7 +265,8 @@ class BenchServer:
     # -- queue protocol -------------------------------------------------------------------
     async def join(self, request: web.Request) -> web.Response:
         body = await request.json()
-        job = Job(uuid.uuid4().hex, self.tokens, self.layout)
+        layout = "qwen3" if request.path.startswith(QWEN3_PREFIX) else self.layout
+        job = Job(uuid.uuid4().hex, self.tokens, layout)
         self._sessions.setdefault(str(body.get("session_hash")), deque()).append(job)
         return web.json_response({"event_id": job.event_id})
 
@@ -198,7 +283,8 @@ class BenchServer:
             job = jobs.popleft()
             key = (job.tokens, job.layout)
             if key not in self._rendered:
-                self._rendered[key] = render_queue(job.tokens, job.layout)
+                self._rendered[key] = render_qwen3(job.tokens) if job.layout == "qwen3" \
+                    else render_queue(job.tokens, job.layout)
             await _write_all(resp, self._rendered[key].replace(EID.encode(),
                                                                job.event_id.encode()))
         self._sessions.pop(request.query["session_hash"], None)
@@ -252,9 +338,10 @@ async def _write_all(resp: web.StreamResponse, body: bytes) -> None:
 
 
 async def serve(port: int) -> None:
+    raise_fd_limit()
     runner = web.AppRunner(BenchServer().app(), access_log=None, handler_cancellation=True)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     print(f"http://127.0.0.1:{bound}", flush=True)

@@ -186,6 +186,19 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
         await contender.close()
 
 
+def raise_fd_limit(want: int = 8192) -> None:
+    """Raise the soft limit on open files towards ``want`` (the hard limit caps it): a
+    thousand streams need a socket each, and many systems default to 1024. The benchmark
+    server calls it too."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 if __name__ == "__main__":
+    raise_fd_limit()
     result = asyncio.run(main(json.loads(sys.argv[1])))
     print("RESULT " + json.dumps(result), flush=True)

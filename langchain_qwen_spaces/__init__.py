@@ -1,7 +1,5 @@
 """LangChain integration for the Qwen chat Spaces on Hugging Face."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 from qwen_spaces import (
     NoSpaceAvailableError,
     QueueFullError,
@@ -16,11 +14,6 @@ from qwen_spaces import (
 
 from .callbacks import StatusDisplay
 from .chat_models import STATUS_EVENT, ChatQwenSpaces
-
-try:
-    __version__ = version("qwen-spaces")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 __all__ = [
     "STATUS_EVENT",
@@ -37,3 +30,12 @@ __all__ = [
     "StatusDisplay",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> str:
+    """``__version__`` (the distribution's, shared with ``qwen_spaces``), read on first use."""
+    if name == "__version__":
+        from qwen_spaces.transport import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

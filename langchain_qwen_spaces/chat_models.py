@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
+    BaseCallbackManager,
     CallbackManagerForLLMRun,
     adispatch_custom_event,
     dispatch_custom_event,
@@ -38,6 +39,7 @@ from langchain_core.runnables import (
     RunnableLambda,
     RunnableMap,
     RunnablePassthrough,
+    ensure_config,
 )
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
@@ -484,29 +486,53 @@ class ChatQwenSpaces(BaseChatModel):
 
     def _status(self, event: StreamEvent, job: ChatJob,
                 run_manager: CallbackManagerForLLMRun | None) -> None:
-        data = self._status_data(event, job)
         if run_manager is not None:  # the event belongs to this model's run
             handle_event(run_manager.handlers, "on_custom_event", "ignore_custom_event",
-                         STATUS_EVENT, data, run_id=run_manager.run_id,
-                         tags=run_manager.tags, metadata=run_manager.metadata)
+                         STATUS_EVENT, self._status_data(event, job),
+                         run_id=run_manager.run_id, tags=run_manager.tags,
+                         metadata=run_manager.metadata)
             return
+        config = _parent_run_config()
+        if config is None:
+            return  # no run to report to (a bare .stream() outside any chain)
         try:
-            dispatch_custom_event(STATUS_EVENT, data)
+            dispatch_custom_event(STATUS_EVENT, self._status_data(event, job), config=config)
         except RuntimeError:
-            pass  # no run to report to (a bare .stream() outside any chain)
+            pass
 
     async def _astatus(self, event: StreamEvent, job: ChatJob,
                        run_manager: AsyncCallbackManagerForLLMRun | None) -> None:
-        data = self._status_data(event, job)
         if run_manager is not None:
             await ahandle_event(run_manager.handlers, "on_custom_event", "ignore_custom_event",
-                                STATUS_EVENT, data, run_id=run_manager.run_id,
-                                tags=run_manager.tags, metadata=run_manager.metadata)
+                                STATUS_EVENT, self._status_data(event, job),
+                                run_id=run_manager.run_id, tags=run_manager.tags,
+                                metadata=run_manager.metadata)
+            return
+        config = _parent_run_config()
+        if config is None:
             return
         try:
-            await adispatch_custom_event(STATUS_EVENT, data)
+            await adispatch_custom_event(STATUS_EVENT, self._status_data(event, job),
+                                         config=config)
         except RuntimeError:
             pass
+
+
+def _parent_run_config() -> RunnableConfig | None:
+    """The context's run config if it has a run to report custom events to, else None.
+
+    ``(a)dispatch_custom_event`` reports to the parent run of the context's callbacks (a
+    chain's or ``astream_events``' run), and raises without one: a bare ``astream()`` never
+    has one, since LangChain does not hand ``_astream`` its run manager there. Looking first
+    spares building a callback manager (and raising) for every status event of such a call;
+    the condition is LangChain's own, so where there is a run the event goes exactly as
+    before.
+    """
+    config = ensure_config()
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager) and callbacks.parent_run_id is not None:
+        return config
+    return None
 
 
 #: Events shown as the ``qwen_spaces_status`` custom event (not part of the message).

@@ -39,7 +39,6 @@ from .events import (
 )
 from .hub import SpaceRuntime
 from .tools import ToolCallParser, ToolSpec, extract_json
-from .transport import VERSION as __version__
 from .transport import Timeouts, close_sessions, normalize_base_url
 
 __all__ = [
@@ -89,3 +88,12 @@ __all__ = [
     "normalize_base_url",
     "resolve_model",
 ]
+
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the package metadata on first use."""
+    if name == "__version__":
+        from .transport import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,10 +21,8 @@ import weakref
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from . import loops, sync
 from .auth import locate_token, mask_headers, mask_url
@@ -60,6 +58,11 @@ from .sessions import SessionBook, SpaceSession
 from .sse import SSEDecoder
 from .tools import NamedChoice, ToolCallParser, reask_message
 from .transport import Secret, Timeouts, Transport, check_status, normalize_base_url
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    from ._deferred import aiohttp
 
 __all__ = ["ChatJob", "ClientCache", "SpaceClient"]
 
@@ -1108,24 +1111,32 @@ async def _final(stream: AsyncGenerator[StreamEvent, None]) -> Finished:
 
 
 def _coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
-    """One ``TextDelta`` per run of text that arrived in one network read.
+    """One ``TextDelta`` per run of text, and one ``ReasoningDelta`` per run of reasoning,
+    that arrived in one network read.
 
     At a Space's real pace a read holds one token, so nothing changes; when frames pile up
     (a fast server, a busy consumer) they pass on as one piece instead of a queue of tiny
     ones, each costing every layer above (adapters, callbacks) its per-chunk overhead.
+    A delta that rewrites (``replaced``) is passed on as it is, between runs.
     """
     out: list[StreamEvent] = []
     run: list[str] = []
+    kind: type[TextDelta] | type[ReasoningDelta] = TextDelta
     for event in events:
-        if type(event) is TextDelta and not event.replaced:
+        if (type(event) is TextDelta or type(event) is ReasoningDelta) \
+                and not event.replaced:
+            if run and type(event) is not kind:
+                out.append(kind("".join(run)))
+                run = []
+            kind = type(event)
             run.append(event.text)
             continue
         if run:
-            out.append(TextDelta("".join(run)))
+            out.append(kind("".join(run)))
             run = []
         out.append(event)
     if run:
-        out.append(TextDelta("".join(run)))
+        out.append(kind("".join(run)))
     return out
 
 

@@ -25,14 +25,17 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
-
-import aiohttp
 
 from .auth import mask_url, origin_of
 from .errors import HubUnavailableError, SpaceAuthError, SpaceError, SpaceUnavailableError
 from .transport import Transport, normalize_base_url
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    from ._deferred import aiohttp
 
 __all__ = ["DEFAULT_ENDPOINT", "ENDPOINT_ENV", "Hub", "SpaceRuntime", "hub_endpoint",
            "is_space_id", "stage_advice", "stage_kind", "subdomain_of"]

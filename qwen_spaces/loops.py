@@ -22,8 +22,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    from ._deferred import aiohttp
 
 __all__ = ["CANCEL_TIMEOUT", "OpenJob", "close_sessions", "get_session", "pool_size"]
 

@@ -20,6 +20,7 @@ a ``CONNECT`` tunnel, so the proxy sees the host and port but not the token.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import platform
 import re
@@ -29,10 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _metadata_version
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin, urlsplit
-
-import aiohttp
 
 from .auth import TOKEN_HELP, mask_headers, mask_url, origin_of
 from .errors import (
@@ -44,15 +43,39 @@ from .errors import (
 )
 from .loops import close_sessions, get_session
 
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    from ._deferred import aiohttp
+
 __all__ = ["Secret", "Timeouts", "Transport", "close_sessions", "env_proxy", "get_session",
            "normalize_base_url"]
 
-try:
-    VERSION = _metadata_version("qwen-spaces")
-except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-    VERSION = "0.0.0"
-USER_AGENT = (f"qwen-spaces/{VERSION} (+langchain/llama-index adapter) aiohttp/"
-              f"{aiohttp.__version__} python/{platform.python_version()}")
+
+
+@functools.cache
+def version() -> str:
+    """The installed package's version (read once, when first asked: reading the package
+    metadata scans the installed distributions)."""
+    try:
+        return _metadata_version("qwen-spaces")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0.0.0"
+
+
+@functools.cache
+def user_agent() -> str:
+    return (f"qwen-spaces/{version()} (+langchain/llama-index adapter) aiohttp/"
+            f"{aiohttp.__version__} python/{platform.python_version()}")
+
+
+def __getattr__(name: str) -> str:
+    """``VERSION`` and ``USER_AGENT``, computed on first use (see :func:`version`)."""
+    if name == "VERSION":
+        return version()
+    if name == "USER_AGENT":
+        return user_agent()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -188,7 +211,7 @@ class Transport:
         """Headers for ``url``. ``token_host`` is the Space's origin (its base URL, or any URL
         on it; the name is historical): the token and the extra headers go to that exact
         scheme, host and port only."""
-        headers = {"User-Agent": USER_AGENT}
+        headers = {"User-Agent": user_agent()}
         scope = origin_of(token_host) if token_host else None
         if scope is not None and origin_of(url) == scope:
             headers.update(self.extra_headers)

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qwen_spaces import SpaceClient
-from qwen_spaces.events import Finished, ReasoningDelta, StreamEvent, TextDelta
+from qwen_spaces.client import _coalesce
+from qwen_spaces.events import Finished, QueuePosition, ReasoningDelta, StreamEvent, TextDelta
 from qwen_spaces.reasoning import EndCut, ThinkSplitter, shape_reply
 from qwen_spaces.reply import ReplyTracker, extract_pro
 
@@ -260,3 +261,33 @@ def test_a_message_whose_content_is_one_entry_not_a_list() -> None:
     assert extract_pro(one) == (("", None), ("pondering", [1, "content", "content"]))
     one[1]["content"] = {"type": "text", "content": "Hi"}
     assert extract_pro(one) == (("Hi", [1, "content", "content"]), ("", None))
+
+
+_DELTAS = st.lists(st.one_of(
+    st.builds(TextDelta, st.text(max_size=3), st.sampled_from([0, 0, 2])),
+    st.builds(ReasoningDelta, st.text(max_size=3), st.sampled_from([0, 0, 1])),
+    st.builds(QueuePosition, st.integers(0, 3), st.none(), st.none())), max_size=12)
+
+
+@given(_DELTAS)
+def test_one_read_coalesces_runs_of_text_and_of_reasoning_apart(events: list[Any]) -> None:
+    """What one socket read decoded goes up as one delta per run of a kind: the same text on
+    each channel, in the same order, status events and rewrites where they were."""
+    out = _coalesce(list(events))
+
+    def replay(seq: list[Any]) -> tuple[str, str]:
+        text = thought = ""
+        for e in seq:
+            if isinstance(e, TextDelta):
+                text = text[:len(text) - e.replaced] + e.text
+            elif isinstance(e, ReasoningDelta):
+                thought = thought[:len(thought) - e.replaced] + e.text
+        return text, thought
+
+    assert replay(out) == replay(events)
+    kept = [e for e in events if not isinstance(e, TextDelta | ReasoningDelta) or e.replaced]
+    assert [e for e in out if not isinstance(e, TextDelta | ReasoningDelta) or e.replaced] \
+        == kept
+    for a, b in itertools.pairwise(out):
+        assert not (type(a) is type(b) and isinstance(a, TextDelta | ReasoningDelta)
+                    and not a.replaced and not b.replaced)
