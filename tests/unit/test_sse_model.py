@@ -88,6 +88,14 @@ def decode_events(parts: list[bytes]) -> list[SSEEvent]:
     return out + dec.flush()
 
 
+def decode_pairs(parts: list[bytes]) -> list[tuple[str, str]]:
+    dec = SSEDecoder()
+    out: list[tuple[str, bytes | str]] = []
+    for p in parts:
+        out += dec.feed_events(p)
+    return [(name, text(d)) for name, d in out + dec.flush_events()]
+
+
 def decode_data(parts: list[bytes]) -> list[str]:
     dec = SSEDecoder()
     out: list[bytes | str] = []
@@ -107,6 +115,7 @@ def test_events_in_any_line_endings_and_any_chunking_decode_as_the_model_says(
     parts = chunks(raw, cuts)
     assert decode_events(parts) == want
     assert decode_data(parts) == [e.data for e in want]
+    assert decode_pairs(parts) == [(e.event, e.data) for e in want]
 
 
 @settings(max_examples=20)  # each example is 300 KB; the family is small
@@ -124,6 +133,7 @@ def test_a_huge_frame_goes_through_the_incremental_path_intact(
     want = [b.expected for b in seq if b.expected is not None]
     assert decode_events(parts) == want
     assert decode_data(parts) == [e.data for e in want]
+    assert decode_pairs(parts) == [(e.event, e.data) for e in want]
 
 
 def test_a_frame_over_a_megabyte_comes_out_of_feed_data_decoded() -> None:
@@ -193,3 +203,45 @@ def test_invalid_utf8_in_a_frame_over_a_megabyte_is_replaced_not_raised() -> Non
     payload = b"x" * 1_100_000 + b"\xff\xfe"
     dec = SSEDecoder()
     assert dec.feed_data(b"data: " + payload + b"\n\n") == ["x" * 1_100_000 + "\ufffd\ufffd"]
+
+
+def test_gradios_call_blocks_come_out_of_feed_events_as_name_and_raw_bytes() -> None:
+    """``event: <name>`` then one ``data:`` line: the data is not decoded (bytes, for the
+    JSON parser and the byte comparison of the ``/call`` fast path); a str over 1 MB."""
+    dec = SSEDecoder()
+    raw = b'event: generating\ndata: ["\xc3\xa9"]\n\nevent: heartbeat\ndata: null\n\n'
+    assert dec.feed_events(raw) == [("generating", b'["\xc3\xa9"]'), ("heartbeat", b"null")]
+    assert dec.feed_events(b"event: complete\ndata: \n\nevent: x\n\nevent: y\ndata:z\n\n") \
+        == [("complete", b""), ("x", ""), ("y", "z")]
+    huge = b"q" * 1_000_000
+    assert dec.feed_events(b"event: complete\ndata: " + huge + b"\n\n") \
+        == [("complete", huge.decode())]
+    assert dec.feed_events(b"event: error\ndata: " + huge[:999_990] + b"\n\n") \
+        == [("error", huge[:999_990])]
+
+
+def test_blocks_that_only_look_like_call_blocks_are_parsed_as_sse() -> None:
+    dec = SSEDecoder()
+    for raw, want in [
+        (b"event: a\ndata: 1\ndata: 2\n\n", ("a", "1\n2")),   # two data lines
+        (b"event: a\r\ndata: 1\r\n\r\n", ("a", "1")),          # CRLF line ends
+        (b"event: a\n: note\ndata: 1\n\n", ("a", "1")),         # a comment in between
+        (b"event: a\ndata:1\n\n", ("a", "1")),                  # no space after the colon
+        (b"event: a\nid: 1\n\n", ("a", "")),                    # no data line
+        (b"event: a\rdata: 1\n\n", ("a", "1")),                 # a lone CR ends the line
+        (b"data: 1\nevent: a\n\n", ("a", "1")),                 # data first
+    ]:
+        assert [(n, text(d)) for n, d in dec.feed_events(raw) + dec.flush_events()] == [want]
+
+
+def test_a_block_is_found_after_many_single_line_ends() -> None:
+    """The blank line is found line end by line end (one-byte searches): lines of any
+    length, and line ends at the chunk's edge, are found as by a two-byte search."""
+    lines = b"".join(b"data: " + b"x" * n + b"\n" for n in (0, 1, 2, 300, 5))
+    raw = lines + b"\n" + b"event: e\n" + lines + b"\n"
+    want = [("message", "\n".join("x" * n for n in (0, 1, 2, 300, 5))),
+            ("e", "\n".join("x" * n for n in (0, 1, 2, 300, 5)))]
+    for cut in range(len(raw) + 1):
+        dec = SSEDecoder()
+        got = dec.feed_events(raw[:cut]) + dec.feed_events(raw[cut:]) + dec.flush_events()
+        assert [(n, text(d)) for n, d in got] == want
