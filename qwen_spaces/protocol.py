@@ -8,7 +8,7 @@ truth: diffs that do not apply (Gradio's known shrinking-list bugs) are skipped 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from .diff import DiffError
@@ -29,16 +29,16 @@ from .events import (
     SpaceLog,
     StreamEvent,
 )
+from .frames import AppendShape
+from .frames import fast_loads as _fast_loads
 from .reply import ReplyTracker, unwrap_update
 from .sse import SSEEvent
 
 __all__ = ["JobProtocol", "loads"]
 
-_fast_loads: Callable[[str | bytes], Any]
-try:  # orjson (it ships with Gradio) parses the small per-token frames faster
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _fast_loads = json.loads
+#: How many times one job learns a frame shape (:mod:`qwen_spaces.frames`). Once per stream
+#: is the rule; a Space whose frames never fit one stops paying for the attempts.
+_LEARNS = 8
 
 
 def loads(data: str | bytes) -> Any:
@@ -48,8 +48,8 @@ def loads(data: str | bytes) -> Any:
 
 
 class JobProtocol:
-    __slots__ = ("_broken", "_first", "api", "completed", "event_id", "expect_users", "final",
-                 "model", "started", "tracker")
+    __slots__ = ("_broken", "_first", "_learns", "_shape", "api", "completed", "event_id",
+                 "expect_users", "final", "model", "started", "tracker")
 
     def __init__(self, api: SpaceAPI, *, model: str, placeholders: tuple[str, ...] = (),
                  expect_users: int | None = None) -> None:
@@ -64,12 +64,32 @@ class JobProtocol:
         self.final: Finished | None = None
         self._first = True
         self._broken = False
+        # The byte shape of the steady frames (qwen_spaces.frames), learned from a parsed one.
+        self._shape: AppendShape | None = None
+        self._learns = 0
 
     # -- queue protocol ---------------------------------------------------------------
-    def append_text(self, msg: Any) -> str | None:
-        """The hot path, one call per frame: a steady-state diff frame of this job whose only
+    def append_frames(self, frames: Sequence[bytes | str], start: int) -> tuple[str | None, int]:
+        """The hot path, by bytes: the steady append frames from ``start`` on (see
+        :class:`~qwen_spaces.frames.AppendShape`) give their text, joined, and the index of
+        the first frame that is not one; the caller parses that one and uses
+        :meth:`append_text` or :meth:`handle`. None when no frame was taken."""
+        shape = self._shape
+        if shape is None or shape.leaf is not self.tracker.leaf or self._broken \
+                or shape.event_id is not self.event_id:
+            return None, start
+        tokens, end = shape.take(frames, start)
+        if end == start:
+            return None, start
+        text = "".join(tokens)
+        self.tracker.grow(text)
+        return text, end
+
+    def append_text(self, msg: Any, frame: bytes | str | None = None) -> str | None:
+        """The hot path for a parsed frame: a steady-state diff frame of this job whose only
         answer edit is an append returns that text (state updated). Anything else returns
-        None, and the caller uses :meth:`handle`."""
+        None, and the caller uses :meth:`handle`. ``frame``, the bytes ``msg`` was parsed
+        from, teaches :meth:`append_frames` the shape of the frames to come."""
         if (type(msg) is not dict or msg.get("msg") != "process_generating" or self._first
                 or self._broken or not self.api.diffs or msg.get("event_id") != self.event_id):
             return None
@@ -80,6 +100,13 @@ class JobProtocol:
         text = self.tracker.append_only(edits)
         if text is not None:
             self.started = True
+            if type(frame) is bytes and type(self.event_id) is str and self._learns < _LEARNS:
+                self._learns += 1
+                leaf = self.tracker.leaf
+                assert leaf is not None  # append_only took the append at it
+                self._shape = AppendShape.learn(
+                    frame, event_id=self.event_id, output=self.api.reply_output, leaf=leaf,
+                    text=text) or self._shape
         return text
 
     def handle(self, msg: Any) -> list[StreamEvent]:
