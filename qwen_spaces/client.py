@@ -819,8 +819,9 @@ class SpaceClient:
                 if pieces:
                     events.append(TextDelta("".join(pieces)))
             else:
-                for frame in decoder.feed(chunk) if chunk else decoder.flush():
-                    events += proto.handle_call(frame)
+                for name, data in decoder.feed_events(chunk) if chunk \
+                        else decoder.flush_events():
+                    events += proto.call_frame(name, data)
                     if proto.completed:
                         break
             if len(events) > 1:

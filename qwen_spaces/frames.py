@@ -10,8 +10,10 @@ what the shape says.
 
 * :class:`AppendShape`, queue protocol: one ``process_generating`` diff frame whose only edit
   of the answer output is one append at the answer's leaf.
+* :class:`CallShape`, ``/call``: each frame is the whole output value; a steady one is the
+  previous frame with more characters at the end of the answer's string.
 
-It decodes the token with :func:`string`, which accepts no more than the full parse does
+Both decode the token with :func:`string`, which accepts no more than the full parse does
 and decodes what it accepts the same way.
 """
 
@@ -23,7 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["AppendShape", "fast_loads", "json_string", "string"]
+__all__ = ["AppendShape", "CallShape", "fast_loads", "json_string", "string"]
 
 
 def json_string(literal: bytes) -> str:
@@ -59,6 +61,9 @@ _NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]*")
 #: exponent bounded so that every match is a finite double (orjson refuses 1e400, and the full
 #: parse must see such a frame). The fraction is free: Gradio writes durations in full.
 _SLOT = rb"-?(?:0|[1-9][0-9]{0,19})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?"
+#: A ``\u`` escape of a low surrogate: decoded apart from the text before it, it would not
+#: pair with a high surrogate there as the full parse pairs them.
+_LOW_SURROGATE = re.compile(rb"\\u[dD][c-fC-F]")
 
 
 def _compact(value: Any) -> bytes:
@@ -158,3 +163,57 @@ class AppendShape:
             i += 1
         return tokens, i
 
+
+class CallShape:
+    """The steady frame of one job on ``/call``: the whole output value, grown at the answer.
+
+    Learned from a frame whose answer leaf holds ``s``: the one place where ``s``'s literal
+    stands in the bytes, confirmed by parsing the frame with one more character in that
+    literal and finding it at the leaf (so that literal is the leaf's token, not a lookalike
+    inside another string). A later frame matches when it is the previous frame up to that
+    literal's closing quote, then JSON string content, then the same tail. Such a frame is
+    the same sequence of JSON tokens with a longer string at the leaf, so it parses to the
+    same value with the leaf grown by the decoded content, and the answer grows by it.
+    """
+
+    __slots__ = ("_end", "_frame", "_tail", "leaf")
+
+    def __init__(self, frame: bytes, end: int, leaf: list[Any]) -> None:
+        self._frame = frame  # the last frame taken: no copy of it is ever made
+        self._end = end      # index of its answer literal's closing quote
+        self._tail = frame[end:]
+        #: What the shape was learned for: it holds while the job's leaf is this very object.
+        self.leaf = leaf
+
+    @classmethod
+    def learn(cls, frame: bytes, text: str, leaf: list[Any],
+              reread: Callable[[bytes], Any]) -> CallShape | None:
+        """The shape of ``frame``, whose answer leaf (path ``leaf``) the full parse found to
+        hold ``text``. ``reread`` parses a frame and returns the string at ``leaf`` (or
+        anything else if there is none). The literal is looked for as Gradio writes it
+        (``json.dumps``, ASCII escapes), then as orjson does."""
+        for literal in (json.dumps(text).encode(), _compact(text)):
+            at = frame.find(literal)
+            if at >= 0 and frame.find(literal, at + 1) < 0:
+                end = at + len(literal) - 1
+                if reread(frame[:end] + b"x" + frame[end:]) == text + "x":
+                    return cls(frame, end, leaf)
+                return None
+        return None
+
+    def take(self, frame: bytes) -> str | None:
+        """The characters ``frame`` adds to the answer, or None if it does not match."""
+        end, tail = self._end, self._tail
+        grown = len(frame) - len(tail)
+        if grown < end or not frame.endswith(tail) \
+                or not frame.startswith(memoryview(self._frame)[:end]):
+            return None
+        added = frame[end:grown]
+        if added[:1] == b"\\" and _LOW_SURROGATE.match(added):
+            return None
+        try:
+            text = string(b'"' + added + b'"')
+        except ValueError:
+            return None
+        self._frame, self._end = frame, grown
+        return text

@@ -28,8 +28,9 @@ from .events import (
     QueuePosition,
     SpaceLog,
     StreamEvent,
+    TextDelta,
 )
-from .frames import AppendShape
+from .frames import AppendShape, CallShape
 from .frames import fast_loads as _fast_loads
 from .reply import ReplyTracker, unwrap_update
 from .sse import SSEEvent
@@ -48,8 +49,9 @@ def loads(data: str | bytes) -> Any:
 
 
 class JobProtocol:
-    __slots__ = ("_broken", "_first", "_learns", "_shape", "api", "completed", "event_id",
-                 "expect_users", "final", "model", "started", "tracker")
+    __slots__ = ("_broken", "_call_shape", "_first", "_learns", "_shape", "_verbatim", "api",
+                 "completed", "event_id", "expect_users", "final", "model", "started",
+                 "tracker")
 
     def __init__(self, api: SpaceAPI, *, model: str, placeholders: tuple[str, ...] = (),
                  expect_users: int | None = None) -> None:
@@ -64,9 +66,12 @@ class JobProtocol:
         self.final: Finished | None = None
         self._first = True
         self._broken = False
-        # The byte shape of the steady frames (qwen_spaces.frames), learned from a parsed one.
+        # Byte shapes of the steady frames (qwen_spaces.frames), learned from a parsed one.
         self._shape: AppendShape | None = None
+        self._call_shape: CallShape | None = None
         self._learns = 0
+        # A placeholder can turn a grown answer back into "" on /call: no shape there.
+        self._verbatim = not placeholders
 
     # -- queue protocol ---------------------------------------------------------------
     def append_frames(self, frames: Sequence[bytes | str], start: int) -> tuple[str | None, int]:
@@ -220,24 +225,73 @@ class JobProtocol:
 
     # -- /call protocol -----------------------------------------------------------------
     def handle_call(self, event: SSEEvent) -> list[StreamEvent]:
-        if event.event == "heartbeat":
+        return self.call_frame(event.event, event.data)
+
+    def call_frame(self, name: str, raw: bytes | str) -> list[StreamEvent]:
+        """One ``/call`` event. ``raw`` is its data; bytes (from
+        :meth:`SSEDecoder.feed_events`) read as UTF-8 with errors replaced, as a str would
+        have been. A steady ``generating`` frame (see :class:`~qwen_spaces.frames.CallShape`)
+        is not parsed at all."""
+        if name == "heartbeat":
             return []
+        shape = self._call_shape
+        if name == "generating" and shape is not None and type(raw) is bytes \
+                and shape.leaf is self.tracker.leaf:
+            text = shape.take(raw)
+            if text is not None:
+                if not text:
+                    return []
+                self.tracker.grow(text)
+                return [TextDelta(text)]
         try:
-            data = loads(event.data) if event.data else None
+            data = loads(str(raw, "utf-8", "replace") if isinstance(raw, bytes) else raw) \
+                if raw else None
         except ValueError:
             raise SpaceProtocolError(f"{self.api.space}: malformed /call frame",
                                      space=self.api.space) from None
-        if event.event == "generating":
+        if name == "generating":
             self.started = True
-            return list(self.tracker.full(self._pick(data)))
-        if event.event == "complete":
+            value = self._pick(data)
+            events = list(self.tracker.full(value))
+            if type(raw) is bytes:
+                self._learn_call(raw, value)
+            return events
+        if name == "complete":
             return self._finish(self._pick(data))
-        if event.event == "error":
+        if name == "error":
             self.completed = True
             if isinstance(data, dict):
                 raise app_error(data.get("error"), space=self.api.space, title=data.get("title"))
             raise app_error(data if isinstance(data, str) else None, space=self.api.space)
         return []
+
+    def _learn_call(self, frame: bytes, value: Any) -> None:
+        """After a parsed ``generating`` frame (``value`` its answer output): the shape of the
+        ones to come, if the answer has a leaf to grow at."""
+        self._call_shape = None
+        leaf = self.tracker.leaf
+        if leaf is None or not self._verbatim or self._learns >= _LEARNS:
+            return
+        self._learns += 1
+
+        def reread(probe: bytes) -> Any:
+            try:
+                return _at(self._pick(loads(probe)), leaf)
+            except (ValueError, SpaceProtocolError):
+                return None
+
+        self._call_shape = CallShape.learn(frame, _at(value, leaf), leaf, reread)
+
+
+def _at(value: Any, path: list[Any]) -> Any:
+    """The item at ``path`` in ``value`` (a leaf of the answer: a str), or None if the
+    path leads nowhere."""
+    try:
+        for key in path:
+            value = value[key]
+    except (TypeError, KeyError, IndexError):
+        return None
+    return value
 
 
 def _num(x: Any) -> float | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 from qwen_spaces import frames, protocol
 from qwen_spaces.client import SpaceClient
 from qwen_spaces.discovery import SpaceAPI
+from qwen_spaces.errors import SpaceError, SpaceProtocolError
 from qwen_spaces.events import Finished, ReasoningDelta, StreamEvent, TextDelta
 from qwen_spaces.protocol import JobProtocol
 from qwen_spaces.sse import SSEEvent
@@ -183,18 +185,24 @@ def parser(name: str) -> Iterator[None]:
 
 
 class Counting:
-    """Counts the frames that took the fast path (patched over the shape's ``take``)."""
+    """Counts the frames that took a fast path (patched over the shapes' ``take``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.queue = 0
-        append_take = frames.AppendShape.take
+        self.queue = self.call = 0
+        append_take, call_take = frames.AppendShape.take, frames.CallShape.take
 
         def take(shape: frames.AppendShape, fs: Any, start: int) -> tuple[list[str], int]:
             tokens, end = append_take(shape, fs, start)
             self.queue += end - start
             return tokens, end
 
+        def ctake(shape: frames.CallShape, frame: bytes) -> str | None:
+            text = call_take(shape, frame)
+            self.call += text is not None
+            return text
+
         monkeypatch.setattr(frames.AppendShape, "take", take)
+        monkeypatch.setattr(frames.CallShape, "take", ctake)
 
 
 # -- whole streams -----------------------------------------------------------------------------
@@ -520,3 +528,168 @@ def test_several_steady_frames_in_one_read_are_one_piece_and_one_state() -> None
     fs: list[bytes | str] = [compact(steady(t, i)) for i, t in enumerate(["a", "b", "c"])]
     assert proto.append_frames([b"", *fs, b"x"], 1) == ("abc", 4)
     assert proto.tracker.text == "Hi!abc"
+
+
+# -- /call -------------------------------------------------------------------------------------
+def call_body(vals: list[list[Any]], style: str) -> bytes:
+    """A /call stream: ``event: generating`` with the whole value per step, then complete."""
+    dumps: Any = json.dumps if style == "json.dumps" else compact
+    out = [b"event: generating\ndata: " + _bytes(dumps(v)) + b"\n\n" for v in vals]
+    out.append(b"event: complete\ndata: " + _bytes(dumps(vals[-1])) + b"\n\n")
+    return b"".join(out)
+
+
+def _bytes(x: bytes | str) -> bytes:
+    return x if isinstance(x, bytes) else x.encode()
+
+
+def call_api(fmt: str) -> SpaceAPI:
+    return dataclasses.replace(api_for(fmt), use_queue=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(FORMATS), st.integers(0, 2), TOKENS, TOKENS,
+       st.lists(st.integers(0, 20_000), max_size=12), st.sampled_from(["json.dumps", "orjson"]),
+       st.sampled_from(["orjson", "json"]))
+def test_call_streams_are_exact_in_every_format_and_any_chunking(
+        fmt: str, turns: int, thought: list[str], tokens: list[str], cuts: list[int],
+        style: str, mode: str) -> None:
+    api = call_api(fmt)
+    body = call_body(values(fmt, turns, thought if fmt == "pro" else [], tokens), style)
+    with parser(mode):
+        want = oracle(api, body)
+        _, got = read(api, chunks(body, cuts))
+    assert got[-1] == want[-1]
+    for kind in (TextDelta, ReasoningDelta):
+        assert rebuilt(got, kind) == rebuilt(want, kind)
+
+
+@pytest.mark.parametrize("style", ["json.dumps", "orjson"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_steady_call_frames_are_not_parsed(fmt: str, style: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    count = Counting(monkeypatch)
+    tokens = [f" w{i}é" for i in range(40)]
+    body = call_body(values(fmt, 1, [], tokens), style)
+    _, got = read(call_api(fmt), chunks(body, [len(body) // 2]))
+    assert rebuilt(got, TextDelta) == "".join(tokens)
+    # Of 40 token frames, the first teaches the shape; but a bare text output is taught by
+    # the empty frame before it, where "" stands once (elsewhere it stands many times).
+    assert count.call == (40 if fmt == "text" else 39)
+
+
+def call_learned(fmt: str = "text") -> tuple[JobProtocol, bytes]:
+    """A /call job past one parsed generating frame (which taught the shape)."""
+    proto = JobProtocol(call_api(fmt), model="m")
+    first = json.dumps(values(fmt, 1, [], ["Hello"])[-1]).encode()
+    assert proto.call_frame("generating", first) == [TextDelta("Hello")]
+    return proto, first
+
+
+def call_takes(frame: bytes, fmt: str = "text") -> list[StreamEvent] | None:
+    """The events of ``frame`` after a learned frame if the fast path took it, else None
+    (the full parse's events must then be what the client gets: checked too)."""
+    proto, first = call_learned(fmt)
+    genuine = first.replace(b'Hello"', b'Hello, you"')
+    assert call_learned(fmt)[0].call_frame("generating", genuine) == [TextDelta(", you")]
+    ref = JobProtocol(call_api(fmt), model="m")
+    ref.handle_call(SSEEvent("generating", first.decode()))
+    try:
+        want = ref.handle_call(SSEEvent("generating", frame.decode("utf-8", "replace")))
+    except SpaceError as exc:
+        with pytest.raises(type(exc)):
+            proto.call_frame("generating", frame)
+        return None
+    calls = frames.CallShape.take
+    taken: list[str | None] = []
+
+    def take(shape: frames.CallShape, f: bytes) -> str | None:
+        taken.append(calls(shape, f))
+        return taken[-1]
+
+    frames.CallShape.take = take  # type: ignore[method-assign]
+    try:
+        got = proto.call_frame("generating", frame)
+    finally:
+        frames.CallShape.take = calls  # type: ignore[method-assign]
+    assert rebuilt(got, TextDelta) == rebuilt(want, TextDelta)
+    assert [e.replaced for e in got] == [e.replaced for e in want]  # type: ignore[attr-defined]
+    return got if taken and taken[0] is not None else None
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_lookalike_call_frames_do_not_take_the_fast_path(fmt: str) -> None:
+    _, first = call_learned(fmt)
+    grown = first.replace(b'Hello"', b'Hello!"')
+    assert call_takes(grown, fmt) == [TextDelta("!")]
+    for frame in [
+        first.replace(b'Hello"', b'Jello!"'),                  # a rewrite, not an append
+        first.replace(b'Hello"', b'Hell"'),                    # shorter
+        first.replace(b'Hello"', b'Hello", "Hello"'),         # one more item, or invalid
+        first.replace(b'Hello"', b'Hello\\"'),                 # the quote escaped: no string
+        first.replace(b'Hello"', b'Hello\\udc00"'),           # a lone low surrogate
+        first.replace(b'Hello"', b'Hello\xff"'),               # invalid UTF-8 (replaced)
+        first[:-1] + b", 1]",                                  # the tail changed
+        first + b" ",
+        b" " + first,
+    ]:
+        assert call_takes(frame, fmt) is None, frame
+
+
+def test_a_surrogate_pair_split_across_call_frames_is_left_to_the_full_parse() -> None:
+    high = json.dumps(["Hello\ud83d"]).encode()
+    pair = high.replace(b'\\ud83d"', b'\\ud83d\\ude00"')
+    assert json.loads(pair) == ["Hello😀"]
+    with parser("json"):  # json decodes a lone surrogate; orjson refuses it
+        proto, first = call_learned()
+        ref = JobProtocol(call_api("text"), model="m")
+        want = [e for f in (first, high, pair)
+                for e in ref.handle_call(SSEEvent("generating", f.decode()))]
+        got = [TextDelta("Hello"), *proto.call_frame("generating", high),
+               *proto.call_frame("generating", pair)]
+    assert rebuilt(got, TextDelta) == rebuilt(want, TextDelta) == "Hello😀"
+
+
+def test_an_answer_that_stands_twice_in_the_frame_teaches_nothing() -> None:
+    proto = JobProtocol(call_api("parts"), model="m")
+    value = ["", [{"role": "user", "content": [{"type": "text", "text": "echo"}]},
+                  {"role": "assistant", "content": [{"type": "text", "text": "echo"}]}], None]
+    proto.call_frame("generating", json.dumps(value).encode())
+    value[1][1]["content"][0]["text"] = "echo!"
+    assert proto._call_shape is None
+    assert proto.call_frame("generating", json.dumps(value).encode()) == [TextDelta("!")]
+
+
+def test_a_lookalike_literal_inside_another_string_teaches_nothing() -> None:
+    """Written by a server that escapes differently, the answer's literal is not found as
+    itself, only inside another string: the probe parse shows it is not the answer."""
+    proto = JobProtocol(call_api("text"), model="m")
+    frame = b'["\\u00e9", "x\\"\\u00e9", null]'.replace(b'"\\u00e9", "x', b'"\\u00E9", "x', 1)
+    # output 0 holds "é" (upper-case escape); output 1 holds 'x"é' whose tail looks like it
+    proto.call_frame("generating", frame)
+    assert proto._call_shape is None
+
+
+def test_an_answer_found_only_as_a_key_teaches_nothing() -> None:
+    """The answer "text", escaped in its own string, stands as itself only as a key: the
+    probe renames that key, and the leaf is not there at all."""
+    proto = JobProtocol(call_api("text"), model="m")
+    assert proto.call_frame("generating", b'[{"text": "te\\u0078t"}]') == [TextDelta("text")]
+    assert proto._call_shape is None
+
+
+def test_placeholders_turn_the_call_fast_path_off() -> None:
+    proto = JobProtocol(call_api("text"), model="m", placeholders=("Thinking...",))
+    assert proto.call_frame("generating", b'["Thinking..", null, null]') == \
+        [TextDelta("Thinking..")]
+    events = proto.call_frame("generating", b'["Thinking...", null, null]')
+    assert rebuilt([TextDelta("Thinking.."), *events], TextDelta) == ""
+
+
+def test_a_malformed_call_frame_is_a_protocol_error_either_way() -> None:
+    proto, first = call_learned()
+    with pytest.raises(SpaceProtocolError):
+        proto.call_frame("generating", first[:-3])
+    proto, _ = call_learned()
+    assert proto.call_frame("generating", first) == []  # unchanged: nothing new
+    assert proto.call_frame("heartbeat", b"") == []
