@@ -38,17 +38,14 @@ def json_string(literal: bytes) -> str:
 
 
 fast_loads: Callable[[str | bytes], Any]
+#: :func:`json_string`, by orjson when it is there: orjson accepts a subset of what json
+#: accepts (no lone surrogates) and decodes that subset alike, so it agrees with either full
+#: parse; and a string literal is a str or an error.
 string: Callable[[bytes], str]
 try:  # orjson (it ships with Gradio) parses the small per-token frames faster
     from orjson import loads as fast_loads
 
-    def orjson_string(literal: bytes) -> str:
-        """:func:`json_string` by orjson, which accepts a subset of what json accepts (no
-        lone surrogates) and decodes that subset alike: it agrees with either full parse."""
-        value: str = fast_loads(literal)
-        return value
-
-    string = orjson_string
+    string = fast_loads
 except ImportError:  # pragma: no cover - depends on the environment
     fast_loads = json.loads
     string = json_string
@@ -144,22 +141,27 @@ class AppendShape:
 
     def take(self, frames: Sequence[bytes | str], start: int) -> tuple[list[str], int]:
         """The tokens of the frames from ``start`` on that match, and the index of the
-        first that does not (``len(frames)`` if all do)."""
-        head, size, pattern = self._head, len(self._head), self._pattern
+        first that does not (``len(frames)`` if all do). The per-token loop: :func:`_token`
+        and the tail check are written out here, and a tail equal to the last one is
+        compared in place, not sliced."""
+        head, size, tail, decode = self._head, len(self._head), self._tail, string
         tokens: list[str] = []
         i = start
         for frame in itertools.islice(frames, start, None):
             if type(frame) is not bytes or not frame.startswith(head):
                 break
-            found = _token(frame, size)
-            if found is None:
+            end = frame.find(b'"]]', size)
+            if end < 0:
                 break
-            tail = frame[found[1] + 1:]
-            if tail != self._tail:
-                if pattern.fullmatch(tail) is None:
+            if len(frame) - end - 1 != len(tail) or not frame.endswith(tail):
+                rest = frame[end + 1:]
+                if self._pattern.fullmatch(rest) is None:
                     break
-                self._tail = tail
-            tokens.append(found[0])
+                tail = self._tail = rest
+            try:
+                tokens.append(decode(frame[size - 1:end + 1]))
+            except ValueError:
+                break
             i += 1
         return tokens, i
 
