@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
@@ -47,10 +47,15 @@ class SSEDecoder:
         pending = len(self._buf)
         if self._cr or b"\r" in chunk or pending + len(chunk) > _SPLIT_LIMIT:
             return self._feed(chunk, _data_payload)  # incremental: linear on huge frames
-        # Small buffers (every token frame): one C-level split instead of a scan per frame.
-        parts = (bytes(self._buf) + chunk if pending else chunk).split(b"\n\n")
-        self._buf = bytearray(parts.pop())
+        # Small buffers (every token frame): C-level splits instead of a scan per frame.
+        data = bytes(self._buf) + chunk if pending else chunk
         self._scan = 0
+        lines = _data_lines(data)
+        if lines is not None:
+            self._buf = bytearray(lines[1])
+            return cast("list[bytes | str]", lines[0])
+        parts = data.split(b"\n\n")
+        self._buf = bytearray(parts.pop())
         out: list[bytes | str] = []
         for part in parts:
             if part.startswith(b"data: ") and b"\n" not in part:
@@ -117,6 +122,28 @@ class SSEDecoder:
             return n, 2
         m = _BLANK_LINE.search(buf, start)
         return (m.start(), m.end() - m.start()) if m is not None else (-1, 0)
+
+
+def _data_lines(data: bytes) -> tuple[list[bytes], bytes] | None:
+    """Gradio's queue stream is nothing but ``data: <json>`` lines, each followed by a blank
+    line. If ``data`` is only that (its last frame may be cut short), the payloads of its
+    whole frames and what is left to buffer; None for anything else. One split on the whole
+    separator ``\\n\\ndata: `` (the longer the needle, the faster the search) and one
+    count of line ends (all of them in separators: no frame spans lines) do it."""
+    if not data.startswith(b"data: "):
+        return None
+    parts = data.split(b"\n\ndata: ")
+    rest = parts.pop()
+    if rest.endswith(b"\n\n"):  # the last frame is whole too
+        parts.append(rest[:-2])
+        rest = b""
+    elif parts:
+        rest = b"data: " + rest  # the next frame's start, whose "data: " the split took
+    if data.count(b"\n") != 2 * len(parts):
+        return None
+    if parts:
+        parts[0] = parts[0][6:]
+    return parts, rest
 
 
 def _blank_line(buf: bytearray, start: int) -> int:

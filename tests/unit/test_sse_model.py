@@ -245,3 +245,22 @@ def test_a_block_is_found_after_many_single_line_ends() -> None:
         dec = SSEDecoder()
         got = dec.feed_events(raw[:cut]) + dec.feed_events(raw[cut:]) + dec.flush_events()
         assert [(n, text(d)) for n, d in got] == want
+
+
+def test_data_lines_cut_anywhere_give_the_payloads_of_the_whole_frames_only() -> None:
+    """Gradio's queue stream (data lines only) is split on the whole ``\\n\\ndata: ``: cut at
+    every byte, into two and three chunks, it gives each payload once, as soon as its blank
+    line has come; a comment or a named event among the frames changes nothing."""
+    lines = b'data: {"a":1}\n\ndata: \n\ndata: [2]\n\ndata: x\n\n'
+    mixed = b"data: 1\n\n: ping\n\ndata: 2\n\nevent: e\ndata: 3\n\ndata: 4\n\n"
+    for raw, want in [(lines, [b'{"a":1}', b"", b"[2]", b"x"]), (mixed, [b"1", b"2", b"3", b"4"])]:
+        for cut in range(len(raw) + 1):
+            for cut2 in (cut, (cut + len(raw)) // 2):
+                dec = SSEDecoder()
+                got: list[bytes | str] = []
+                for end, part in ((cut, raw[:cut]), (cut2, raw[cut:cut2]), (len(raw), raw[cut2:])):
+                    got += dec.feed_data(part)
+                    if raw is lines:  # each blank line ends a frame, at once
+                        assert len(got) == raw[:end].count(b"\n\n")
+                assert [text(d) for d in got] == [w.decode() for w in want]
+                assert dec.flush_data() == []
