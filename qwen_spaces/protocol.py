@@ -3,6 +3,10 @@
 ``JobProtocol.handle`` takes queue messages (``queue/data`` frames, already JSON-decoded);
 ``handle_call`` takes ``/call`` SSE events. ``process_completed`` is always taken as the
 truth: diffs that do not apply (Gradio's known shrinking-list bugs) are skipped until then.
+
+The hot paths come first: ``append_frames`` takes the steady token frames of the queue by
+their bytes, and ``call_frame`` the steady ``/call`` frames (:mod:`qwen_spaces.frames`);
+whatever they do not take is parsed and goes through the methods above.
 """
 
 from __future__ import annotations
