@@ -141,23 +141,23 @@ class AppendShape:
 
     def take(self, frames: Sequence[bytes | str], start: int) -> tuple[list[str], int]:
         """The tokens of the frames from ``start`` on that match, and the index of the
-        first that does not (``len(frames)`` if all do). The per-token loop: :func:`_token`
-        and the tail check are written out here, and a tail equal to the last one is
-        compared in place, not sliced."""
+        first that does not (``len(frames)`` if all do). The per-token loop, so written
+        out: a frame that ends with the last tail seen needs no search for its token's end
+        (the decode proves the string runs up to that tail); another one is searched as
+        :func:`_token` does, and its tail must fit the pattern."""
         head, size, tail, decode = self._head, len(self._head), self._tail, string
         tokens: list[str] = []
         i = start
         for frame in itertools.islice(frames, start, None):
             if type(frame) is not bytes or not frame.startswith(head):
                 break
-            end = frame.find(b'"]]', size)
-            if end < 0:
-                break
-            if len(frame) - end - 1 != len(tail) or not frame.endswith(tail):
-                rest = frame[end + 1:]
-                if self._pattern.fullmatch(rest) is None:
+            if frame.endswith(tail):
+                end = len(frame) - len(tail) - 1
+            else:
+                end = frame.find(b'"]]', size)
+                if end < 0 or self._pattern.fullmatch(frame, end + 1) is None:
                     break
-                tail = self._tail = rest
+                tail = self._tail = frame[end + 1:]
             try:
                 tokens.append(decode(frame[size - 1:end + 1]))
             except ValueError:
@@ -195,9 +195,8 @@ class CallShape:
         anything else if there is none). The literal is looked for as Gradio writes it
         (``json.dumps``, ASCII escapes), then as orjson does."""
         for literal in (json.dumps(text).encode(), _compact(text)):
-            at = frame.find(literal)
-            if at >= 0 and frame.find(literal, at + 1) < 0:
-                end = at + len(literal) - 1
+            if frame.count(literal) == 1:
+                end = frame.find(literal) + len(literal) - 1
                 if reread(frame[:end] + b"x" + frame[end:]) == text + "x":
                     return cls(frame, end, leaf)
                 return None

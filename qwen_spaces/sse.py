@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TypeVar
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
@@ -53,7 +53,7 @@ class SSEDecoder:
         lines = _data_lines(data)
         if lines is not None:
             self._buf = bytearray(lines[1])
-            return cast("list[bytes | str]", lines[0])
+            return lines[0]  # type: ignore[return-value]  # list[bytes]: a list is invariant
         parts = data.split(b"\n\n")
         self._buf = bytearray(parts.pop())
         out: list[bytes | str] = []

@@ -184,6 +184,24 @@ def parser(name: str) -> Iterator[None]:
         protocol._fast_loads, frames.string = saved
 
 
+@contextmanager
+def counted(owner: type, name: str) -> Iterator[list[int]]:
+    """Counts the calls of the classmethod ``owner.name`` in the block (in a one-item list)."""
+    saved = owner.__dict__[name]
+    real = getattr(owner, name)
+    calls = [0]
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls[0] += 1
+        return real(*args, **kw)
+
+    setattr(owner, name, counting)
+    try:
+        yield calls
+    finally:
+        setattr(owner, name, saved)
+
+
 class Counting:
     """Counts the frames that took a fast path (patched over the shapes' ``take``)."""
 
@@ -226,17 +244,32 @@ def test_every_chatbot_format_streams_exactly_as_the_full_parse_in_any_chunking(
     assert rebuilt(got, ReasoningDelta) == final.reasoning
 
 
+@pytest.mark.parametrize("mode", ["orjson", "json"])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_chatbot_format_takes_the_fast_path_for_its_steady_frames(
-        fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        fmt: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Counted: only the frames before the first steady append, that one (which teaches
-    the shape) and the final ones are parsed; every other token frame is taken by bytes."""
+    the shape) and the final ones are parsed; every other token frame is taken by bytes,
+    whichever parser there is (tokens with escapes too)."""
     count = Counting(monkeypatch)
-    tokens = [f" w{i}" for i in range(40)]
+    tokens = [f" w{i}" if i % 3 else f'\n"w{i}"\\' for i in range(40)]
     body = wire(messages(values(fmt, 1, [], tokens)))
-    _, got = read(api_for(fmt), chunks(body, [len(body) // 3]))
+    with parser(mode):
+        _, got = read(api_for(fmt), chunks(body, [len(body) // 3]))
     assert rebuilt(got, TextDelta) == "".join(tokens)
     assert count.queue == 39  # of 40 appends: the first one teaches the shape
+
+
+def test_an_event_id_with_quotes_and_brackets_still_fits() -> None:
+    """The token's end is searched for after the head, never in it."""
+    eid = 'id"]]'
+    proto = JobProtocol(api_for("parts"), model="m")
+    proto.event_id = eid
+    proto.handle(generating(render("parts", 0, "a"), 0, eid))
+    frames_ = [compact(generating([[], [["append", LEAF, t]], []], i, eid)) for i, t in
+               enumerate(["b", "c", "d"])]  # each with another duration: searched each time
+    assert proto.append_text(json.loads(frames_[0]), frames_[0]) == "b"
+    assert proto.append_frames(frames_[1:], 0) == ("cd", 2)
 
 
 def test_the_reasoning_channel_is_exact_and_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -464,22 +497,11 @@ def test_learning_stops_after_a_few_frames_that_do_not_fit() -> None:
     for the attempt after a few frames; every frame is still read by the full parse."""
     proto = learned()
     proto._shape = None
-    attempts = 0
-    real = frames.AppendShape.learn
-
-    def counting(*args: Any, **kw: Any) -> frames.AppendShape | None:
-        nonlocal attempts
-        attempts += 1
-        return real(*args, **kw)
-
-    frames.AppendShape.learn = counting  # type: ignore[method-assign]
-    try:
+    with counted(frames.AppendShape, "learn") as calls:
         for i in range(20):
             frame = json.dumps(steady(f"t{i}")).encode()
             assert proto.append_text(json.loads(frame), frame) == f"t{i}"
-    finally:
-        frames.AppendShape.learn = real  # type: ignore[method-assign]
-    assert attempts == protocol._LEARNS - 1  # learned() used one
+    assert calls == [protocol._LEARNS - 1]  # learned() used one
 
 
 def test_a_frame_whose_head_fits_but_whose_token_cannot_be_found_teaches_nothing() -> None:
@@ -508,6 +530,16 @@ def test_a_tail_with_a_backslash_or_a_front_key_teaches_nothing() -> None:
         assert proto.append_frames([compact(steady("y") | extra)], 0) == (None, 0)
     proto = learned()  # and a tail without them does teach
     assert proto.append_frames([compact(steady("y"))], 0) == ("y", 1)
+
+
+def test_digits_in_a_string_of_the_tail_are_not_numbers() -> None:
+    proto = JobProtocol(api_for("parts"), model="m")
+    proto.event_id = EID
+    proto.handle(generating(render("parts", 0, "Hi"), 0))
+    first = compact(steady("!") | {"v": "b12"})
+    assert proto.append_text(json.loads(first), first) == "!"
+    assert proto.append_frames([compact(steady("x", 3) | {"v": "b12"})], 0) == ("x", 1)
+    assert proto.append_frames([compact(steady("y", 4) | {"v": "b13"})], 0) == (None, 0)
 
 
 def test_the_numbers_of_the_tail_may_change_and_only_they() -> None:
@@ -564,14 +596,16 @@ def test_call_streams_are_exact_in_every_format_and_any_chunking(
         assert rebuilt(got, kind) == rebuilt(want, kind)
 
 
+@pytest.mark.parametrize("mode", ["orjson", "json"])
 @pytest.mark.parametrize("style", ["json.dumps", "orjson"])
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_steady_call_frames_are_not_parsed(fmt: str, style: str,
+def test_steady_call_frames_are_not_parsed(fmt: str, style: str, mode: str,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     count = Counting(monkeypatch)
-    tokens = [f" w{i}é" for i in range(40)]
+    tokens = [f" w{i}é" if i % 3 else f'\n"w{i}"\\' for i in range(40)]
     body = call_body(values(fmt, 1, [], tokens), style)
-    _, got = read(call_api(fmt), chunks(body, [len(body) // 2]))
+    with parser(mode):
+        _, got = read(call_api(fmt), chunks(body, [len(body) // 2]))
     assert rebuilt(got, TextDelta) == "".join(tokens)
     # Of 40 token frames, the first teaches the shape; but a bare text output is taught by
     # the empty frame before it, where "" stands once (elsewhere it stands many times).
@@ -676,6 +710,40 @@ def test_an_answer_found_only_as_a_key_teaches_nothing() -> None:
     proto = JobProtocol(call_api("text"), model="m")
     assert proto.call_frame("generating", b'[{"text": "te\\u0078t"}]') == [TextDelta("text")]
     assert proto._call_shape is None
+
+
+def test_an_answer_with_a_lone_surrogate_is_looked_for_without_an_error() -> None:
+    """json decodes a lone surrogate (here written with upper-case hex, so the json.dumps
+    form is not found and the orjson form is tried): no such bytes can be in a frame, so
+    nothing is learned, and nothing is raised."""
+    with parser("json"):
+        proto = JobProtocol(call_api("text"), model="m")
+        assert proto.call_frame("generating", b'["a\\uD800"]') == [TextDelta("a\ud800")]
+        assert proto._call_shape is None
+
+
+def test_a_frame_shorter_than_the_last_one_is_never_taken_as_no_change() -> None:
+    """An answer that ends in an escaped quote: a frame that is the previous one minus its
+    closing quote starts with the previous answer and ends with its tail (they overlap by
+    that quote). It is not JSON, and the full parse says so."""
+    proto = JobProtocol(call_api("text"), model="m")
+    first = json.dumps(['say "hi"']).encode()
+    assert proto.call_frame("generating", first) == [TextDelta('say "hi"')]
+    assert proto._call_shape is not None
+    with pytest.raises(SpaceProtocolError):
+        proto.call_frame("generating", first.replace(b'\\""]', b'\\"]'))
+
+
+def test_learning_a_call_shape_stops_after_a_few_frames_that_do_not_fit() -> None:
+    """The answer also stands in another output, so its literal is never unique: the first
+    frames try, then no more."""
+    proto = JobProtocol(call_api("text"), model="m")
+    with counted(frames.CallShape, "learn") as calls:
+        for i in range(1, 20):
+            text = "ab" * i
+            assert proto.call_frame("generating", json.dumps([text, text]).encode()) \
+                == [TextDelta("ab")]
+    assert calls == [protocol._LEARNS]
 
 
 def test_placeholders_turn_the_call_fast_path_off() -> None:

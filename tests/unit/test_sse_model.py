@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwen_spaces.sse import SSEDecoder, SSEEvent
+from qwen_spaces.sse import SSEDecoder, SSEEvent, _data_lines
 
 EOLS = [b"\n", b"\r", b"\r\n"]
 # Any byte but CR and LF, so invalid UTF-8 (lone continuation bytes, truncated sequences).
@@ -232,6 +232,33 @@ def test_blocks_that_only_look_like_call_blocks_are_parsed_as_sse() -> None:
         (b"data: 1\nevent: a\n\n", ("a", "1")),                 # data first
     ]:
         assert [(n, text(d)) for n, d in dec.feed_events(raw) + dec.flush_events()] == [want]
+
+
+def test_an_event_block_then_other_blocks_in_one_buffer_are_each_read_as_themselves() -> None:
+    raw = (b"event: a\ndata: 1\n\ndata: x\ndata: y\n\nevent: \xff\ndata: 2\n\n"
+           b"event: b\n\n")
+    got = SSEDecoder().feed_events(raw)
+    assert [(n, text(d)) for n, d in got] == [("a", "1"), ("message", "x\ny"), ("\ufffd", "2"),
+                                            ("b", "")]
+
+
+def test_a_lone_line_end_first_is_an_empty_line_not_a_blank_one() -> None:
+    for raw in (b"\ndata: x\n\n", b"\nevent: e\ndata: x\n\n"):
+        assert [text(d) for _, d in SSEDecoder().feed_events(raw)] == ["x"]
+        assert [e.data for e in SSEDecoder().feed(raw)] == ["x"]
+        assert [text(d) for d in SSEDecoder().feed_data(raw)] == ["x"]
+
+
+def test_data_lines_take_only_streams_of_data_lines() -> None:
+    assert _data_lines(b"data: 1\n\ndata: 2\n\n") == ([b"1", b"2"], b"")
+    assert _data_lines(b"data: 1\n\ndata: 2\n\ndata: 3") == ([b"1", b"2"], b"data: 3")
+    assert _data_lines(b"data: 1\n\ndata: ") == ([b"1"], b"data: ")
+    assert _data_lines(b"data: 1") == ([], b"data: 1")
+    assert _data_lines(b"data: 1\n\n") == ([b"1"], b"")
+    for other in (b"data: 1\n", b"data: 1\n\ndata: 2\n", b"data: 1\ndata: 2\n\n",
+                  b"data: 1\n\n: c\n\n", b"data:1\n\n", b"event: e\ndata: 1\n\n",
+                  b"data: 1\n\n\n\n", b"data: 1\n\ndata:2\n\n"):
+        assert _data_lines(other) is None, other
 
 
 def test_a_block_is_found_after_many_single_line_ends() -> None:
