@@ -74,10 +74,9 @@ def _token(frame: bytes, start: int) -> tuple[str, int] | None:
     """The string whose opening quote is at ``start - 1``, if its closing quote is the first
     ``"]]`` after it, and that quote's index. When the first ``"]]`` is an escaped quote
     inside the string, the literal up to it is unterminated, so this is None (rare: the
-    full parse takes such a frame)."""
+    full parse takes such a frame). No ``"]]`` at all: the literal is ``frame[start - 1:0]``,
+    empty, no string either."""
     end = frame.find(b'"]]', start)
-    if end < 0:
-        return None
     try:
         return string(frame[start - 1:end + 1]), end
     except ValueError:
@@ -153,9 +152,9 @@ class AppendShape:
                 break
             if frame.endswith(tail):
                 end = len(frame) - len(tail) - 1
-            else:
+            else:  # (no '"]]': -1, and the pattern, which starts with "]]", fails at 0)
                 end = frame.find(b'"]]', size)
-                if end < 0 or self._pattern.fullmatch(frame, end + 1) is None:
+                if self._pattern.fullmatch(frame, end + 1) is None:
                     break
                 tail = self._tail = frame[end + 1:]
             try:

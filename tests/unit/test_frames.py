@@ -96,15 +96,16 @@ def generating(data: list[Any], i: int, eid: str = EID) -> dict[str, Any]:
         "changed_state_ids": [], "used_cache": None}, "success": True, "time_limit": None}
 
 
-def messages(vals: list[list[Any]]) -> list[dict[str, Any]]:
+def messages(vals: list[list[Any]], vary: bool = True) -> list[dict[str, Any]]:
     """The queue/data messages of one job: the first value whole, then Gradio's diffs,
-    the final value whole, close_stream."""
+    the final value whole, close_stream. ``vary``: a new duration in every frame, as a
+    real Space sends; else the same ones throughout, as the benchmark server sends."""
     out = [{"msg": "estimation", "event_id": EID, "rank": 0, "queue_size": 1, "rank_eta": None},
            {"msg": "process_starts", "event_id": EID, "eta": None},
            generating(copy.deepcopy(vals[0]), 0)]
     for i in range(1, len(vals)):
         diff = [gradio_diff(p, n) for p, n in zip(vals[i - 1], vals[i], strict=True)]
-        out.append(generating(diff, i))
+        out.append(generating(diff, i if vary else 1))
     out.append({"msg": "process_completed", "event_id": EID, "success": True,
                 "output": {"data": copy.deepcopy(vals[-1]), "is_generating": False}})
     out.append({"msg": "close_stream", "event_id": None})
@@ -244,16 +245,18 @@ def test_every_chatbot_format_streams_exactly_as_the_full_parse_in_any_chunking(
     assert rebuilt(got, ReasoningDelta) == final.reasoning
 
 
+@pytest.mark.parametrize("vary", [True, False], ids=["durations vary", "durations fixed"])
 @pytest.mark.parametrize("mode", ["orjson", "json"])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_chatbot_format_takes_the_fast_path_for_its_steady_frames(
-        fmt: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        fmt: str, mode: str, vary: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Counted: only the frames before the first steady append, that one (which teaches
     the shape) and the final ones are parsed; every other token frame is taken by bytes,
-    whichever parser there is (tokens with escapes too)."""
+    whichever parser there is (tokens with escapes too), whether the tail changes in each
+    frame or never."""
     count = Counting(monkeypatch)
     tokens = [f" w{i}" if i % 3 else f'\n"w{i}"\\' for i in range(40)]
-    body = wire(messages(values(fmt, 1, [], tokens)))
+    body = wire(messages(values(fmt, 1, [], tokens), vary))
     with parser(mode):
         _, got = read(api_for(fmt), chunks(body, [len(body) // 3]))
     assert rebuilt(got, TextDelta) == "".join(tokens)
@@ -532,6 +535,20 @@ def test_a_tail_with_a_backslash_or_a_front_key_teaches_nothing() -> None:
     assert proto.append_frames([compact(steady("y"))], 0) == ("y", 1)
 
 
+def test_a_tail_may_hold_the_end_marker_itself() -> None:
+    """A tail with '"]]' in it (another output's edit, say): the token's end is the first
+    one after the head, and frames with new durations are still taken."""
+    extra = {"x": [["a"]]}
+    proto = JobProtocol(api_for("parts"), model="m")
+    proto.event_id = EID
+    proto.handle(generating(render("parts", 0, "Hi"), 0))
+    first = compact(steady("!", 1) | extra)
+    assert b'"]]' in first[first.index(b'!"]]') + 4:]
+    assert proto.append_text(json.loads(first), first) == "!"
+    assert proto.append_frames([compact(steady(t, i) | extra) for i, t in enumerate("abc")],
+                               0) == ("abc", 3)
+
+
 def test_digits_in_a_string_of_the_tail_are_not_numbers() -> None:
     proto = JobProtocol(api_for("parts"), model="m")
     proto.event_id = EID
@@ -610,6 +627,19 @@ def test_steady_call_frames_are_not_parsed(fmt: str, style: str, mode: str,
     # Of 40 token frames, the first teaches the shape; but a bare text output is taught by
     # the empty frame before it, where "" stands once (elsewhere it stands many times).
     assert count.call == (40 if fmt == "text" else 39)
+
+
+@pytest.mark.parametrize("style", ["json.dumps", "orjson"])
+def test_an_answer_that_is_not_ascii_is_found_in_either_style(
+        style: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """json.dumps writes é as \\u00e9, orjson as its UTF-8 bytes: the shape is learned from
+    the first token frame either way."""
+    count = Counting(monkeypatch)
+    tokens = [f"é{i}" for i in range(10)]
+    body = call_body(values("parts", 0, [], tokens), style)
+    _, got = read(call_api("parts"), [body])
+    assert rebuilt(got, TextDelta) == "".join(tokens)
+    assert count.call == 9
 
 
 def call_learned(fmt: str = "text") -> tuple[JobProtocol, bytes]:
