@@ -796,18 +796,26 @@ class SpaceClient:
             events: list[StreamEvent] = []
             if queue_mode:
                 payloads = decoder.feed_data(chunk) if chunk else decoder.flush_data()
-                payloads.reverse()
                 pieces: list[str] = []
-                while payloads:
-                    payload = payloads.pop()  # drop each frame once parsed (it can be MBs)
+                at = 0
+                while at < len(payloads):
+                    # The common frames: one token each, recognised by their bytes (no parse,
+                    # no event object); then the frame they stop at, parsed.
+                    piece, at = proto.append_frames(payloads, at)
+                    if piece is not None:
+                        pieces.append(piece)
+                        if at == len(payloads):
+                            break
+                    payload, payloads[at] = payloads[at], b""  # drop it once parsed (MBs)
+                    at += 1
                     try:
                         msg = loads(payload)
                     except ValueError:
                         raise SpaceProtocolError(
                             f"{space}: malformed JSON in the event stream", space=space) from None
-                    piece = proto.append_text(msg)
+                    piece = proto.append_text(msg, payload)
                     if piece is not None:
-                        pieces.append(piece)  # the common frame: one token, no event object
+                        pieces.append(piece)
                         continue
                     if pieces:
                         events.append(TextDelta("".join(pieces)))
@@ -818,8 +826,9 @@ class SpaceClient:
                 if pieces:
                     events.append(TextDelta("".join(pieces)))
             else:
-                for frame in decoder.feed(chunk) if chunk else decoder.flush():
-                    events += proto.handle_call(frame)
+                for name, data in decoder.feed_events(chunk) if chunk \
+                        else decoder.flush_events():
+                    events += proto.call_frame(name, data)
                     if proto.completed:
                         break
             if len(events) > 1:

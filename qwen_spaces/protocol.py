@@ -3,12 +3,16 @@
 ``JobProtocol.handle`` takes queue messages (``queue/data`` frames, already JSON-decoded);
 ``handle_call`` takes ``/call`` SSE events. ``process_completed`` is always taken as the
 truth: diffs that do not apply (Gradio's known shrinking-list bugs) are skipped until then.
+
+The hot paths come first: ``append_frames`` takes the steady token frames of the queue by
+their bytes, and ``call_frame`` the steady ``/call`` frames (:mod:`qwen_spaces.frames`);
+whatever they do not take is parsed and goes through the methods above.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from .diff import DiffError
@@ -28,17 +32,18 @@ from .events import (
     QueuePosition,
     SpaceLog,
     StreamEvent,
+    TextDelta,
 )
+from .frames import AppendShape, CallShape
+from .frames import fast_loads as _fast_loads
 from .reply import ReplyTracker, unwrap_update
 from .sse import SSEEvent
 
 __all__ = ["JobProtocol", "loads"]
 
-_fast_loads: Callable[[str | bytes], Any]
-try:  # orjson (it ships with Gradio) parses the small per-token frames faster
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _fast_loads = json.loads
+#: How many times one job learns a frame shape (:mod:`qwen_spaces.frames`). Once per stream
+#: is the rule; a Space whose frames never fit one stops paying for the attempts.
+_LEARNS = 8
 
 
 def loads(data: str | bytes) -> Any:
@@ -48,8 +53,9 @@ def loads(data: str | bytes) -> Any:
 
 
 class JobProtocol:
-    __slots__ = ("_broken", "_first", "api", "completed", "event_id", "expect_users", "final",
-                 "model", "started", "tracker")
+    __slots__ = ("_broken", "_call_shape", "_first", "_learns", "_shape", "_verbatim", "api",
+                 "completed", "event_id", "expect_users", "final", "model", "started",
+                 "tracker")
 
     def __init__(self, api: SpaceAPI, *, model: str, placeholders: tuple[str, ...] = (),
                  expect_users: int | None = None) -> None:
@@ -64,12 +70,35 @@ class JobProtocol:
         self.final: Finished | None = None
         self._first = True
         self._broken = False
+        # Byte shapes of the steady frames (qwen_spaces.frames), learned from a parsed one.
+        self._shape: AppendShape | None = None
+        self._call_shape: CallShape | None = None
+        self._learns = 0
+        # A placeholder can turn a grown answer back into "" on /call: no shape there.
+        self._verbatim = not placeholders
 
     # -- queue protocol ---------------------------------------------------------------
-    def append_text(self, msg: Any) -> str | None:
-        """The hot path, one call per frame: a steady-state diff frame of this job whose only
+    def append_frames(self, frames: Sequence[bytes | str], start: int) -> tuple[str | None, int]:
+        """The hot path, by bytes: the steady append frames from ``start`` on (see
+        :class:`~qwen_spaces.frames.AppendShape`) give their text, joined, and the index of
+        the first frame that is not one; the caller parses that one and uses
+        :meth:`append_text` or :meth:`handle`. None when no frame was taken."""
+        shape = self._shape
+        if shape is None or shape.leaf is not self.tracker.leaf or self._broken \
+                or shape.event_id is not self.event_id:
+            return None, start
+        tokens, end = shape.take(frames, start)
+        if end == start:
+            return None, start
+        text = "".join(tokens)
+        self.tracker.grow(text)
+        return text, end
+
+    def append_text(self, msg: Any, frame: bytes | str | None = None) -> str | None:
+        """The hot path for a parsed frame: a steady-state diff frame of this job whose only
         answer edit is an append returns that text (state updated). Anything else returns
-        None, and the caller uses :meth:`handle`."""
+        None, and the caller uses :meth:`handle`. ``frame``, the bytes ``msg`` was parsed
+        from, teaches :meth:`append_frames` the shape of the frames to come."""
         if (type(msg) is not dict or msg.get("msg") != "process_generating" or self._first
                 or self._broken or not self.api.diffs or msg.get("event_id") != self.event_id):
             return None
@@ -80,6 +109,13 @@ class JobProtocol:
         text = self.tracker.append_only(edits)
         if text is not None:
             self.started = True
+            if type(frame) is bytes and type(self.event_id) is str and self._learns < _LEARNS:
+                self._learns += 1
+                leaf = self.tracker.leaf
+                assert leaf is not None  # append_only took the append at it
+                self._shape = AppendShape.learn(
+                    frame, event_id=self.event_id, output=self.api.reply_output, leaf=leaf,
+                    text=text) or self._shape
         return text
 
     def handle(self, msg: Any) -> list[StreamEvent]:
@@ -193,24 +229,73 @@ class JobProtocol:
 
     # -- /call protocol -----------------------------------------------------------------
     def handle_call(self, event: SSEEvent) -> list[StreamEvent]:
-        if event.event == "heartbeat":
+        return self.call_frame(event.event, event.data)
+
+    def call_frame(self, name: str, raw: bytes | str) -> list[StreamEvent]:
+        """One ``/call`` event. ``raw`` is its data; bytes (from
+        :meth:`SSEDecoder.feed_events`) read as UTF-8 with errors replaced, as a str would
+        have been. A steady ``generating`` frame (see :class:`~qwen_spaces.frames.CallShape`)
+        is not parsed at all."""
+        if name == "heartbeat":
             return []
+        shape = self._call_shape
+        if name == "generating" and shape is not None and type(raw) is bytes \
+                and shape.leaf is self.tracker.leaf:
+            text = shape.take(raw)
+            if text is not None:
+                if not text:
+                    return []
+                self.tracker.grow(text)
+                return [TextDelta(text)]
         try:
-            data = loads(event.data) if event.data else None
+            data = loads(str(raw, "utf-8", "replace") if isinstance(raw, bytes) else raw) \
+                if raw else None
         except ValueError:
             raise SpaceProtocolError(f"{self.api.space}: malformed /call frame",
                                      space=self.api.space) from None
-        if event.event == "generating":
+        if name == "generating":
             self.started = True
-            return list(self.tracker.full(self._pick(data)))
-        if event.event == "complete":
+            value = self._pick(data)
+            events = list(self.tracker.full(value))
+            if type(raw) is bytes:
+                self._learn_call(raw, value)
+            return events
+        if name == "complete":
             return self._finish(self._pick(data))
-        if event.event == "error":
+        if name == "error":
             self.completed = True
             if isinstance(data, dict):
                 raise app_error(data.get("error"), space=self.api.space, title=data.get("title"))
             raise app_error(data if isinstance(data, str) else None, space=self.api.space)
         return []
+
+    def _learn_call(self, frame: bytes, value: Any) -> None:
+        """After a parsed ``generating`` frame (``value`` its answer output): the shape of the
+        ones to come, if the answer has a leaf to grow at."""
+        self._call_shape = None
+        leaf = self.tracker.leaf
+        if leaf is None or not self._verbatim or self._learns >= _LEARNS:
+            return
+        self._learns += 1
+
+        def reread(probe: bytes) -> Any:
+            try:
+                return _at(self._pick(loads(probe)), leaf)
+            except (ValueError, SpaceProtocolError):
+                return None
+
+        self._call_shape = CallShape.learn(frame, _at(value, leaf), leaf, reread)
+
+
+def _at(value: Any, path: list[Any]) -> Any:
+    """The item at ``path`` in ``value`` (a leaf of the answer: a str), or None if the
+    path leads nowhere."""
+    try:
+        for key in path:
+            value = value[key]
+    except (TypeError, KeyError, IndexError):
+        return None
+    return value
 
 
 def _num(x: Any) -> float | None:

@@ -169,6 +169,13 @@ class ReplyTracker:
         """The reasoning emitted so far."""
         return "".join(self._remitted)
 
+    @property
+    def leaf(self) -> Path | None:
+        """Where appends extend the answer (None: nowhere, they must be re-read). A new
+        list whenever the answer is re-read, so a caller can tell by identity that nothing
+        moved since it last looked."""
+        return self._leaf
+
     def full(self, value: Any) -> list[StreamEvent]:
         """A full output value (first frame, non-diff protocols, or the final frame)."""
         self._value = value
@@ -214,10 +221,15 @@ class ReplyTracker:
         record it and return the appended text; otherwise None (use :meth:`edits`)."""
         if type(edits) is list and len(edits) == 1 and self._grows_leaf(edits[0]):
             text: str = edits[0][2]
-            self._pending.append(text)
-            self._emitted.append(text)
+            self.grow(text)
             return text
         return None
+
+    def grow(self, text: str) -> None:
+        """Record ``text`` appended at :attr:`leaf`, which the caller has made sure of (the
+        byte-level shapes of :mod:`qwen_spaces.frames` do)."""
+        self._pending.append(text)
+        self._emitted.append(text)
 
     def _grows_leaf(self, edit: Any) -> bool:
         """``edit`` appends text at the leaf the answer grows at: the delta is its value."""

@@ -47,10 +47,15 @@ class SSEDecoder:
         pending = len(self._buf)
         if self._cr or b"\r" in chunk or pending + len(chunk) > _SPLIT_LIMIT:
             return self._feed(chunk, _data_payload)  # incremental: linear on huge frames
-        # Small buffers (every token frame): one C-level split instead of a scan per frame.
-        parts = (bytes(self._buf) + chunk if pending else chunk).split(b"\n\n")
-        self._buf = bytearray(parts.pop())
+        # Small buffers (every token frame): C-level splits instead of a scan per frame.
+        data = bytes(self._buf) + chunk if pending else chunk
         self._scan = 0
+        lines = _data_lines(data)
+        if lines is not None:
+            self._buf = bytearray(lines[1])
+            return lines[0]  # type: ignore[return-value]  # list[bytes]: a list is invariant
+        parts = data.split(b"\n\n")
+        self._buf = bytearray(parts.pop())
         out: list[bytes | str] = []
         for part in parts:
             if part.startswith(b"data: ") and b"\n" not in part:
@@ -64,6 +69,15 @@ class SSEDecoder:
     def flush_data(self) -> list[bytes | str]:
         return [e.data for e in self.flush()]
 
+    def feed_events(self, chunk: bytes) -> list[tuple[str, bytes | str]]:
+        """Like :meth:`feed`, as ``(event, data)`` pairs: the data of Gradio's two-line
+        ``/call`` blocks stays bytes (a str when huge), so that it is neither decoded nor
+        split into lines before the JSON parser or a byte comparison sees it."""
+        return self._feed(chunk, _event_payload)
+
+    def flush_events(self) -> list[tuple[str, bytes | str]]:
+        return [(e.event, e.data) for e in self.flush()]
+
     def _feed(self, chunk: bytes, parse: Callable[[bytearray, int, int], T | None]) -> list[T]:
         buf = self._buf
         buf += chunk
@@ -75,7 +89,7 @@ class SSEDecoder:
             if self._cr:
                 end, sep_len = self._find_separator(buf, max(self._scan, start))
             else:
-                end, sep_len = buf.find(b"\n\n", max(self._scan, start)), 2
+                end, sep_len = _blank_line(buf, max(self._scan, start)), 2
             if end < 0:
                 break
             event = parse(buf, start, end)
@@ -110,21 +124,75 @@ class SSEDecoder:
         return (m.start(), m.end() - m.start()) if m is not None else (-1, 0)
 
 
+def _data_lines(data: bytes) -> tuple[list[bytes], bytes] | None:
+    """Gradio's queue stream is nothing but ``data: <json>`` lines, each followed by a blank
+    line. If ``data`` is only that (its last frame may be cut short), the payloads of its
+    whole frames and what is left to buffer; None for anything else. One split on the whole
+    separator ``\\n\\ndata: `` (the longer the needle, the faster the search) and one
+    count of line ends (all of them in separators: no frame spans lines) do it."""
+    if not data.startswith(b"data: "):
+        return None
+    parts = data.split(b"\n\ndata: ")
+    rest = parts.pop()
+    if rest.endswith(b"\n\n"):  # the last frame is whole too
+        parts.append(rest[:-2])
+        rest = b""
+    elif parts:
+        rest = b"data: " + rest  # the next frame's start, whose "data: " the split took
+    if data.count(b"\n") != 2 * len(parts):
+        return None
+    if parts:
+        parts[0] = parts[0][6:]
+    return parts, rest
+
+
+def _blank_line(buf: bytearray, start: int) -> int:
+    """``buf.find(b"\\n\\n", start)``, line end by line end: a one-byte search is memchr,
+    many times faster than the two-byte one, and Gradio's lines are long (a ``/call`` frame
+    is the whole answer on one line)."""
+    end = buf.find(b"\n", start)
+    while end >= 0 and not buf.startswith(b"\n", end + 1):
+        end = buf.find(b"\n", end + 1)
+    return end
+
+
 def _data_payload(buf: bytearray, start: int, end: int) -> bytes | str | None:
-    if buf.startswith(b"data: ", start) and buf.find(b"\n", start, end) < 0 \
-            and buf.find(b"\r", start, end) < 0:
-        if end - start < 1_000_000:
-            return bytes(buf[start + 6:end])  # JSON parsers take bytes: no decode needed
-        return str(memoryview(buf)[start + 6:end], "utf-8", "replace")  # one copy, not two
+    if _one_data_line(buf, start, end):
+        return _data_of(buf, start, end)
     event = _parse_block(buf, start, end)
     return event.data if event is not None else None
+
+
+def _event_payload(buf: bytearray, start: int, end: int) -> tuple[str, bytes | str] | None:
+    # Gradio's /call blocks: "event: <name>", then one data line.
+    if buf.startswith(b"event: ", start):
+        line = buf.find(b"\n", start, end)
+        if line >= 0 and buf.find(b"\r", start, line) < 0 and _one_data_line(buf, line + 1, end):
+            return str(memoryview(buf)[start + 7:line], "utf-8", "replace"), \
+                _data_of(buf, line + 1, end)
+    event = _parse_block(buf, start, end)
+    return (event.event, event.data) if event is not None else None
+
+
+def _one_data_line(buf: bytearray, start: int, end: int) -> bool:
+    """The block from ``start`` is a single ``data:`` line, Gradio's every frame: its data
+    needs no line parsing."""
+    return buf.startswith(b"data: ", start) and buf.find(b"\n", start, end) < 0 \
+        and buf.find(b"\r", start, end) < 0
+
+
+def _data_of(buf: bytearray, start: int, end: int) -> bytes | str:
+    """The data of the one-line block at ``start``: bytes, which JSON parsers take without a
+    decode, or a str when the frame is huge (one copy, not two)."""
+    if end - start < 1_000_000:
+        return bytes(memoryview(buf)[start + 6:end])
+    return str(memoryview(buf)[start + 6:end], "utf-8", "replace")
 
 
 def _parse_block(buf: bytearray, start: int, end: int) -> SSEEvent | None:
     # Fast path, one copy: Gradio's frames are a single "data: <json>" line, and a multi-MB
     # payload should be decoded once, not sliced, split and joined.
-    if buf.startswith(b"data: ", start) and buf.find(b"\n", start, end) < 0 \
-            and buf.find(b"\r", start, end) < 0:
+    if _one_data_line(buf, start, end):
         return SSEEvent("message", str(memoryview(buf)[start + 6:end], "utf-8", "replace"))
     text = str(memoryview(buf)[start:end], "utf-8", "replace")
     event = "message"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwen_spaces.sse import SSEDecoder, SSEEvent
+from qwen_spaces.sse import SSEDecoder, SSEEvent, _data_lines
 
 EOLS = [b"\n", b"\r", b"\r\n"]
 # Any byte but CR and LF, so invalid UTF-8 (lone continuation bytes, truncated sequences).
@@ -88,6 +88,14 @@ def decode_events(parts: list[bytes]) -> list[SSEEvent]:
     return out + dec.flush()
 
 
+def decode_pairs(parts: list[bytes]) -> list[tuple[str, str]]:
+    dec = SSEDecoder()
+    out: list[tuple[str, bytes | str]] = []
+    for p in parts:
+        out += dec.feed_events(p)
+    return [(name, text(d)) for name, d in out + dec.flush_events()]
+
+
 def decode_data(parts: list[bytes]) -> list[str]:
     dec = SSEDecoder()
     out: list[bytes | str] = []
@@ -107,6 +115,7 @@ def test_events_in_any_line_endings_and_any_chunking_decode_as_the_model_says(
     parts = chunks(raw, cuts)
     assert decode_events(parts) == want
     assert decode_data(parts) == [e.data for e in want]
+    assert decode_pairs(parts) == [(e.event, e.data) for e in want]
 
 
 @settings(max_examples=20)  # each example is 300 KB; the family is small
@@ -124,6 +133,7 @@ def test_a_huge_frame_goes_through_the_incremental_path_intact(
     want = [b.expected for b in seq if b.expected is not None]
     assert decode_events(parts) == want
     assert decode_data(parts) == [e.data for e in want]
+    assert decode_pairs(parts) == [(e.event, e.data) for e in want]
 
 
 def test_a_frame_over_a_megabyte_comes_out_of_feed_data_decoded() -> None:
@@ -193,3 +203,91 @@ def test_invalid_utf8_in_a_frame_over_a_megabyte_is_replaced_not_raised() -> Non
     payload = b"x" * 1_100_000 + b"\xff\xfe"
     dec = SSEDecoder()
     assert dec.feed_data(b"data: " + payload + b"\n\n") == ["x" * 1_100_000 + "\ufffd\ufffd"]
+
+
+def test_gradios_call_blocks_come_out_of_feed_events_as_name_and_raw_bytes() -> None:
+    """``event: <name>`` then one ``data:`` line: the data is not decoded (bytes, for the
+    JSON parser and the byte comparison of the ``/call`` fast path); a str over 1 MB."""
+    dec = SSEDecoder()
+    raw = b'event: generating\ndata: ["\xc3\xa9"]\n\nevent: heartbeat\ndata: null\n\n'
+    assert dec.feed_events(raw) == [("generating", b'["\xc3\xa9"]'), ("heartbeat", b"null")]
+    assert dec.feed_events(b"event: complete\ndata: \n\nevent: x\n\nevent: y\ndata:z\n\n") \
+        == [("complete", b""), ("x", ""), ("y", "z")]
+    huge = b"q" * 1_000_000
+    assert dec.feed_events(b"event: complete\ndata: " + huge + b"\n\n") \
+        == [("complete", huge.decode())]
+    assert dec.feed_events(b"event: error\ndata: " + huge[:999_990] + b"\n\n") \
+        == [("error", huge[:999_990])]
+
+
+def test_blocks_that_only_look_like_call_blocks_are_parsed_as_sse() -> None:
+    dec = SSEDecoder()
+    for raw, want in [
+        (b"event: a\ndata: 1\ndata: 2\n\n", ("a", "1\n2")),   # two data lines
+        (b"event: a\r\ndata: 1\r\n\r\n", ("a", "1")),          # CRLF line ends
+        (b"event: a\n: note\ndata: 1\n\n", ("a", "1")),         # a comment in between
+        (b"event: a\ndata:1\n\n", ("a", "1")),                  # no space after the colon
+        (b"event: a\nid: 1\n\n", ("a", "")),                    # no data line
+        (b"event: a\rdata: 1\n\n", ("a", "1")),                 # a lone CR ends the line
+        (b"data: 1\nevent: a\n\n", ("a", "1")),                 # data first
+    ]:
+        assert [(n, text(d)) for n, d in dec.feed_events(raw) + dec.flush_events()] == [want]
+
+
+def test_an_event_block_then_other_blocks_in_one_buffer_are_each_read_as_themselves() -> None:
+    raw = (b"event: a\ndata: 1\n\ndata: x\ndata: y\n\nevent: \xff\ndata: 2\n\n"
+           b"event: b\n\n")
+    got = SSEDecoder().feed_events(raw)
+    assert [(n, text(d)) for n, d in got] == [("a", "1"), ("message", "x\ny"), ("\ufffd", "2"),
+                                            ("b", "")]
+
+
+def test_a_lone_line_end_first_is_an_empty_line_not_a_blank_one() -> None:
+    for raw in (b"\ndata: x\n\n", b"\nevent: e\ndata: x\n\n"):
+        assert [text(d) for _, d in SSEDecoder().feed_events(raw)] == ["x"]
+        assert [e.data for e in SSEDecoder().feed(raw)] == ["x"]
+        assert [text(d) for d in SSEDecoder().feed_data(raw)] == ["x"]
+
+
+def test_data_lines_take_only_streams_of_data_lines() -> None:
+    assert _data_lines(b"data: 1\n\ndata: 2\n\n") == ([b"1", b"2"], b"")
+    assert _data_lines(b"data: 1\n\ndata: 2\n\ndata: 3") == ([b"1", b"2"], b"data: 3")
+    assert _data_lines(b"data: 1\n\ndata: ") == ([b"1"], b"data: ")
+    assert _data_lines(b"data: 1") == ([], b"data: 1")
+    assert _data_lines(b"data: 1\n\n") == ([b"1"], b"")
+    for other in (b"data: 1\n", b"data: 1\n\ndata: 2\n", b"data: 1\ndata: 2\n\n",
+                  b"data: 1\n\n: c\n\n", b"data:1\n\n", b"event: e\ndata: 1\n\n",
+                  b"data: 1\n\n\n\n", b"data: 1\n\ndata:2\n\n"):
+        assert _data_lines(other) is None, other
+
+
+def test_a_block_is_found_after_many_single_line_ends() -> None:
+    """The blank line is found line end by line end (one-byte searches): lines of any
+    length, and line ends at the chunk's edge, are found as by a two-byte search."""
+    lines = b"".join(b"data: " + b"x" * n + b"\n" for n in (0, 1, 2, 300, 5))
+    raw = lines + b"\n" + b"event: e\n" + lines + b"\n"
+    want = [("message", "\n".join("x" * n for n in (0, 1, 2, 300, 5))),
+            ("e", "\n".join("x" * n for n in (0, 1, 2, 300, 5)))]
+    for cut in range(len(raw) + 1):
+        dec = SSEDecoder()
+        got = dec.feed_events(raw[:cut]) + dec.feed_events(raw[cut:]) + dec.flush_events()
+        assert [(n, text(d)) for n, d in got] == want
+
+
+def test_data_lines_cut_anywhere_give_the_payloads_of_the_whole_frames_only() -> None:
+    """Gradio's queue stream (data lines only) is split on the whole ``\\n\\ndata: ``: cut at
+    every byte, into two and three chunks, it gives each payload once, as soon as its blank
+    line has come; a comment or a named event among the frames changes nothing."""
+    lines = b'data: {"a":1}\n\ndata: \n\ndata: [2]\n\ndata: x\n\n'
+    mixed = b"data: 1\n\n: ping\n\ndata: 2\n\nevent: e\ndata: 3\n\ndata: 4\n\n"
+    for raw, want in [(lines, [b'{"a":1}', b"", b"[2]", b"x"]), (mixed, [b"1", b"2", b"3", b"4"])]:
+        for cut in range(len(raw) + 1):
+            for cut2 in (cut, (cut + len(raw)) // 2):
+                dec = SSEDecoder()
+                got: list[bytes | str] = []
+                for end, part in ((cut, raw[:cut]), (cut2, raw[cut:cut2]), (len(raw), raw[cut2:])):
+                    got += dec.feed_data(part)
+                    if raw is lines:  # each blank line ends a frame, at once
+                        assert len(got) == raw[:end].count(b"\n\n")
+                assert [text(d) for d in got] == [w.decode() for w in want]
+                assert dec.flush_data() == []
