@@ -15,7 +15,11 @@ from typing import TypeVar
 __all__ = ["SSEDecoder", "SSEEvent"]
 
 T = TypeVar("T")
-_SPLIT_LIMIT = 1 << 18  # above this, frames are found incrementally, never re-split
+#: Above this many bytes (buffered and new), frames are found incrementally, never re-split:
+#: a frame that arrives in many chunks is copied a bounded number of times. Below it every
+#: frame is under 1 MB, so split frames are bytes exactly when the incremental path gives
+#: bytes (``_data_of``). A fast server fills reads of several 100 KB with small frames.
+_SPLIT_LIMIT = 1_000_000
 
 _LINES = re.compile(r"\r\n|\r|\n")  # not str.splitlines: it also splits on \f, \u2028...
 # A line ending, then an empty line. A CR is a line ending of its own only when no LF
