@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import platform
 import re
 import ssl
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _metadata_version
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from .auth import TOKEN_HELP, mask_headers, mask_url, origin_of
 from .errors import (
@@ -137,6 +138,15 @@ def normalize_base_url(url: str, *, what: str = "base_url") -> str:
     return url
 
 
+#: The variables :func:`env_proxy`'s answer depends on (``REQUEST_METHOD``: under CGI,
+#: ``HTTP_PROXY`` may be a request header and is ignored).
+_PROXY_VARS = tuple(f"{name}_proxy" for name in ("http", "https", "all", "no")) + tuple(
+    f"{name.upper()}_PROXY" for name in ("http", "https", "all", "no")) + ("REQUEST_METHOD",)
+#: (scheme, netloc, the variables' values) -> the answer. ``getproxies`` reads the whole
+#: environment (about 0.5 ms); every request asks, and the answer changes only with these.
+_proxy_cache: dict[tuple[str, str, tuple[str | None, ...]], str | None] = {}
+
+
 def env_proxy(url: str) -> str | None:
     """The proxy the environment names for ``url`` (``None``: connect directly).
 
@@ -144,8 +154,23 @@ def env_proxy(url: str) -> str | None:
     ``all_proxy``; lower case wins over upper case; ``no_proxy`` hosts (suffixes, ``*``,
     ``host:port``) bypass it. A proxy given without a scheme is taken as ``http://``.
     Proxies other than http(s) (``socks5://``) are not supported by aiohttp and are skipped.
+    The answer is remembered per scheme and host while those variables keep their values
+    (a system proxy setting, read where there is none in the environment, is read once).
     """
     parts = urlsplit(url)
+    environ = os.environ
+    key = (parts.scheme, parts.netloc, tuple(environ.get(name) for name in _PROXY_VARS))
+    try:
+        return _proxy_cache[key]
+    except KeyError:
+        pass
+    if len(_proxy_cache) >= 256:  # settings that keep changing: start over
+        _proxy_cache.clear()
+    proxy = _proxy_cache[key] = _env_proxy(parts)
+    return proxy
+
+
+def _env_proxy(parts: SplitResult) -> str | None:
     proxies = urllib.request.getproxies()
     proxy = proxies.get(parts.scheme.lower()) or proxies.get("all")
     if not proxy:
