@@ -761,6 +761,7 @@ class SpaceClient:
         space = api.space
         idle = self.transport.timeouts.idle
         silence = idle  # the limit the last wait ran under, for the message
+        first = True  # no words passed on yet
         while True:
             try:
                 if proto.started:
@@ -796,16 +797,23 @@ class SpaceClient:
             events: list[StreamEvent] = []
             if queue_mode:
                 payloads = decoder.feed_data(chunk) if chunk else decoder.flush_data()
+                # The run of answer (or reasoning) text being gathered, one delta per run.
                 pieces: list[str] = []
+                kind: type[TextDelta] | type[ReasoningDelta] = TextDelta
                 at = 0
                 while at < len(payloads):
                     # The common frames: one token each, recognised by their bytes (no parse,
-                    # no event object); then the frame they stop at, parsed.
+                    # no event object), the answer's or the reasoning's; then the frame
+                    # neither takes, parsed.
                     piece, at = proto.append_frames(payloads, at)
                     if piece is not None:
+                        if proto.channel is not kind:
+                            if pieces:
+                                events.append(kind("".join(pieces)))
+                                pieces = []
+                            kind = proto.channel
                         pieces.append(piece)
-                        if at == len(payloads):
-                            break
+                        continue  # the other channel's shape may take the next frame
                     payload, payloads[at] = payloads[at], b""  # drop it once parsed (MBs)
                     at += 1
                     try:
@@ -814,23 +822,41 @@ class SpaceClient:
                         raise SpaceProtocolError(
                             f"{space}: malformed JSON in the event stream", space=space) from None
                     piece = proto.append_text(msg, payload)
-                    if piece is not None:
+                    if piece is not None and proto.channel is kind:
                         pieces.append(piece)
-                        continue
-                    if pieces:
-                        events.append(TextDelta("".join(pieces)))
-                        pieces = []
-                    events += proto.handle(msg)
-                    if proto.completed:
-                        break
+                    else:
+                        if pieces:
+                            events.append(kind("".join(pieces)))
+                            pieces = []
+                        if piece is None:
+                            events += proto.handle(msg)
+                            if proto.completed:
+                                break
+                        else:
+                            kind = proto.channel
+                            pieces.append(piece)
+                    if first and (any(pieces) or _answers(events)):
+                        # The first words go out at once, not after the rest of the read.
+                        first = False
+                        if pieces:
+                            events.append(kind("".join(pieces)))
+                            pieces = []
+                        for event in _coalesce(events) if len(events) > 1 else events:
+                            yield event
+                        events = []
                 if pieces:
-                    events.append(TextDelta("".join(pieces)))
+                    events.append(kind("".join(pieces)))
             else:
                 for name, data in decoder.feed_events(chunk) if chunk \
                         else decoder.flush_events():
                     events += proto.call_frame(name, data)
                     if proto.completed:
                         break
+                    if first and _answers(events):
+                        first = False
+                        for event in _coalesce(events) if len(events) > 1 else events:
+                            yield event
+                        events = []
             if len(events) > 1:
                 events = _coalesce(events)
             if proto.completed:
@@ -1119,13 +1145,20 @@ async def _final(stream: AsyncGenerator[StreamEvent, None]) -> Finished:
     raise SpaceProtocolError("the stream ended without an answer")
 
 
+def _answers(events: list[StreamEvent]) -> bool:
+    """Whether ``events`` hold words of the answer or of its reasoning."""
+    return any((type(event) is TextDelta or type(event) is ReasoningDelta) and event.text
+               for event in events)
+
+
 def _coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
     """One ``TextDelta`` per run of text, and one ``ReasoningDelta`` per run of reasoning,
     that arrived in one network read.
 
     At a Space's real pace a read holds one token, so nothing changes; when frames pile up
     (a fast server, a busy consumer) they pass on as one piece instead of a queue of tiny
-    ones, each costing every layer above (adapters, callbacks) its per-chunk overhead.
+    ones, each costing every layer above (adapters, callbacks) its per-chunk overhead. The
+    first words of a job are not held back for this: they go out as soon as they are parsed.
     A delta that rewrites (``replaced``) is passed on as it is, between runs.
     """
     out: list[StreamEvent] = []

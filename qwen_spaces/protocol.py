@@ -30,6 +30,7 @@ from .events import (
     ProcessStarted,
     ProgressUpdate,
     QueuePosition,
+    ReasoningDelta,
     SpaceLog,
     StreamEvent,
     TextDelta,
@@ -53,9 +54,9 @@ def loads(data: str | bytes) -> Any:
 
 
 class JobProtocol:
-    __slots__ = ("_broken", "_call_shape", "_first", "_learns", "_shape", "_verbatim", "api",
-                 "completed", "event_id", "expect_users", "final", "model", "started",
-                 "tracker")
+    __slots__ = ("_broken", "_call_shape", "_first", "_learns", "_rshape", "_shape", "_verbatim",
+                 "api", "channel", "completed", "event_id", "expect_users", "final", "model",
+                 "started", "tracker")
 
     def __init__(self, api: SpaceAPI, *, model: str, placeholders: tuple[str, ...] = (),
                  expect_users: int | None = None) -> None:
@@ -70,8 +71,13 @@ class JobProtocol:
         self.final: Finished | None = None
         self._first = True
         self._broken = False
-        # Byte shapes of the steady frames (qwen_spaces.frames), learned from a parsed one.
+        # Byte shapes of the steady frames (qwen_spaces.frames), learned from a parsed one:
+        # the answer's appends, the reasoning's (a pro chatbot's thinking panel), /call's.
         self._shape: AppendShape | None = None
+        self._rshape: AppendShape | None = None
+        #: Which text the last one :meth:`append_frames` or :meth:`append_text` returned is:
+        #: the answer's (``TextDelta``) or the reasoning's (``ReasoningDelta``).
+        self.channel: type[TextDelta] | type[ReasoningDelta] = TextDelta
         self._call_shape: CallShape | None = None
         self._learns = 0
         # A placeholder can turn a grown answer back into "" on /call: no shape there.
@@ -82,23 +88,32 @@ class JobProtocol:
         """The hot path, by bytes: the steady append frames from ``start`` on (see
         :class:`~qwen_spaces.frames.AppendShape`) give their text, joined, and the index of
         the first frame that is not one; the caller parses that one and uses
-        :meth:`append_text` or :meth:`handle`. None when no frame was taken."""
-        shape = self._shape
-        if shape is None or shape.leaf is not self.tracker.leaf or self._broken \
-                or shape.event_id is not self.event_id:
+        :meth:`append_text` or :meth:`handle`. None when no frame was taken. The frames
+        taken are all the answer's or all the reasoning's: :attr:`channel` says which."""
+        if self._broken:
             return None, start
-        tokens, end = shape.take(frames, start)
-        if end == start:
-            return None, start
-        text = "".join(tokens)
-        self.tracker.grow(text)
-        return text, end
+        tracker = self.tracker
+        for shape, leaf, channel in ((self._shape, tracker.leaf, TextDelta),
+                                     (self._rshape, tracker.rleaf, ReasoningDelta)):
+            if shape is None or shape.leaf is not leaf or shape.event_id is not self.event_id:
+                continue
+            tokens, end = shape.take(frames, start)
+            if end != start:
+                text = "".join(tokens)
+                if channel is TextDelta:
+                    tracker.grow(text)
+                else:
+                    tracker.grow_reasoning(text)
+                self.channel = channel
+                return text, end
+        return None, start
 
     def append_text(self, msg: Any, frame: bytes | str | None = None) -> str | None:
         """The hot path for a parsed frame: a steady-state diff frame of this job whose only
-        answer edit is an append returns that text (state updated). Anything else returns
-        None, and the caller uses :meth:`handle`. ``frame``, the bytes ``msg`` was parsed
-        from, teaches :meth:`append_frames` the shape of the frames to come."""
+        edit of the answer output is an append at the answer's leaf, or at the reasoning's,
+        returns that text (state updated; :attr:`channel` says which). Anything else
+        returns None, and the caller uses :meth:`handle`. ``frame``, the bytes ``msg`` was
+        parsed from, teaches :meth:`append_frames` the shape of the frames to come."""
         if (type(msg) is not dict or msg.get("msg") != "process_generating" or self._first
                 or self._broken or not self.api.diffs or msg.get("event_id") != self.event_id):
             return None
@@ -106,16 +121,25 @@ class JobProtocol:
             edits = msg["output"]["data"][self.api.reply_output]
         except (TypeError, KeyError, IndexError):
             return None
-        text = self.tracker.append_only(edits)
+        tracker = self.tracker
+        text = tracker.append_only(edits)
         if text is not None:
-            self.started = True
-            if type(frame) is bytes and type(self.event_id) is str and self._learns < _LEARNS:
-                self._learns += 1
-                leaf = self.tracker.leaf
-                assert leaf is not None  # append_only took the append at it
-                self._shape = AppendShape.learn(
-                    frame, event_id=self.event_id, output=self.api.reply_output, leaf=leaf,
-                    text=text) or self._shape
+            self.channel, leaf = TextDelta, tracker.leaf
+        else:
+            text = tracker.reasoning_only(edits)
+            if text is None:
+                return None
+            self.channel, leaf = ReasoningDelta, tracker.rleaf
+        self.started = True
+        if type(frame) is bytes and type(self.event_id) is str and self._learns < _LEARNS:
+            self._learns += 1
+            assert leaf is not None  # the append was taken at it
+            shape = AppendShape.learn(frame, event_id=self.event_id,
+                                      output=self.api.reply_output, leaf=leaf, text=text)
+            if shape is not None and self.channel is TextDelta:
+                self._shape = shape
+            elif shape is not None:
+                self._rshape = shape
         return text
 
     def handle(self, msg: Any) -> list[StreamEvent]:

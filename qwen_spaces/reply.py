@@ -206,9 +206,8 @@ class ReplyTracker:
             return self._resync()
         out: list[StreamEvent] = []
         if rfast:
-            self._rpending.extend(rfast)
             piece = "".join(rfast)
-            self._remitted.append(piece)
+            self.grow_reasoning(piece)
             out.append(ReasoningDelta(piece))
         self._pending.extend(fast)
         delta = "".join(fast)
@@ -230,6 +229,26 @@ class ReplyTracker:
         byte-level shapes of :mod:`qwen_spaces.frames` do)."""
         self._pending.append(text)
         self._emitted.append(text)
+
+    @property
+    def rleaf(self) -> Path | None:
+        """Where appends extend the reasoning; like :attr:`leaf`, a new list when re-read."""
+        return self._rleaf
+
+    def reasoning_only(self, edits: Any) -> str | None:
+        """:meth:`append_only` for the reasoning: if ``edits`` is exactly one append at the
+        reasoning's growing leaf, record it and return the appended text; otherwise None."""
+        if type(edits) is list and len(edits) == 1 and self._rleaf is not None \
+                and self._grows(edits[0], self._rleaf):
+            text: str = edits[0][2]
+            self.grow_reasoning(text)
+            return text
+        return None
+
+    def grow_reasoning(self, text: str) -> None:
+        """:meth:`grow` for the reasoning, at :attr:`rleaf`."""
+        self._rpending.append(text)
+        self._remitted.append(text)
 
     def _grows_leaf(self, edit: Any) -> bool:
         """``edit`` appends text at the leaf the answer grows at: the delta is its value."""

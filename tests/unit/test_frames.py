@@ -276,16 +276,52 @@ def test_an_event_id_with_quotes_and_brackets_still_fits() -> None:
     assert proto.append_frames(frames_[1:], 0) == ("cd", 2)
 
 
-def test_the_reasoning_channel_is_exact_and_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reasoning appends are not answer appends: they take the full parse (and stay exact),
-    while the answer after them takes the fast path."""
+def test_the_reasoning_channel_takes_its_own_fast_path_and_stays_exact(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reasoning appends have a shape of their own (the thinking panel's leaf): they go
+    out as reasoning, never as answer, and each channel's appends but its first are taken
+    by bytes."""
     count = Counting(monkeypatch)
     thought, tokens = [f" t{i}" for i in range(30)], [f" w{i}" for i in range(30)]
     body = wire(messages(values("pro", 0, thought, tokens)))
     _, got = read(api_for("pro"), [body])
     assert rebuilt(got, ReasoningDelta) == "".join(thought)
     assert rebuilt(got, TextDelta) == "".join(tokens)
-    assert count.queue == 29  # the answer's appends but its first
+    assert count.queue == 29 + 29
+    kinds = [type(e) for e in _merged(got) if type(e) in (ReasoningDelta, TextDelta)]
+    assert kinds == [ReasoningDelta, TextDelta]  # thinking, then the answer
+
+
+def test_reasoning_and_answer_appends_interleaved_keep_their_channels(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Space that adds to the thinking panel between answer tokens: each frame's text
+    goes to its own channel, both shapes are used, and the events are the full parse's."""
+    count = Counting(monkeypatch)
+    thought, answer, steps = "t", "a", []
+    for i in range(40):
+        if i % 4 == 0:
+            thought += f" t{i}"
+        else:
+            answer += f" a{i}"
+        steps.append(["", pro_value(thought, answer), None])
+    api = api_for("pro")
+    body = wire(messages([["", pro_value("t", "a"), None], *steps]))
+    _, got = read(api, [body])
+    want = oracle(api, body)
+    assert [type(e) for e in got] == [type(e) for e in _merged(want)]
+    assert rebuilt(got, ReasoningDelta) == rebuilt(want, ReasoningDelta) == thought
+    assert rebuilt(got, TextDelta) == rebuilt(want, TextDelta) == answer
+    assert count.queue == 40 - 2  # each channel's first append teaches its shape
+
+
+def _merged(events: list[StreamEvent]) -> list[StreamEvent]:
+    """``events`` with each run of answer (or reasoning) deltas as one, as one read gives."""
+    out: list[StreamEvent] = []
+    for e in events:
+        if out and type(e) in (TextDelta, ReasoningDelta) and type(out[-1]) is type(e):
+            continue
+        out.append(e)
+    return out
 
 
 def test_a_frame_split_across_chunks_at_every_position_gives_the_same_events() -> None:
