@@ -324,6 +324,40 @@ def _merged(events: list[StreamEvent]) -> list[StreamEvent]:
     return out
 
 
+@pytest.mark.parametrize("fmt", [*FORMATS, "call"])
+def test_the_first_words_go_out_before_the_rest_of_a_read_is_parsed(fmt: str) -> None:
+    """A whole reply in one network read (a fast Space, a busy event loop): its first words
+    are passed on while the job is still unfinished, holding only what they say; the rest
+    of the read follows coalesced, one delta per channel."""
+    api = api_for("parts" if fmt == "call" else fmt)
+    thought = [f" t{i}" for i in range(20)] if fmt == "pro" else []
+    vals = values("parts" if fmt == "call" else fmt, 1, thought, [f" w{i}" for i in range(20)])
+    if fmt == "call":
+        api = dataclasses.replace(api, use_queue=False)
+        body = call_body(vals[1:], "json.dumps")
+    else:
+        body = wire(messages(vals))
+    proto = JobProtocol(api, model="m")
+    proto.event_id = EID
+    client = SpaceClient(base_urls={"qwen-2-72b": "http://127.0.0.1:9"}, read_env_token=False)
+    seen: list[tuple[StreamEvent, bool, str, str]] = []
+
+    async def go() -> None:
+        async for e in client._read(FakeResponse([body]), proto, api):  # type: ignore[arg-type]
+            seen.append((e, proto.completed, proto.tracker.text, proto.tracker.reasoning))
+
+    asyncio.run(go())
+    words = [(e, done, text, thought) for e, done, text, thought in seen
+             if type(e) in (TextDelta, ReasoningDelta)]
+    first, done, text, so_far = words[0]
+    assert not done
+    assert isinstance(first, (TextDelta, ReasoningDelta))
+    assert (so_far if type(first) is ReasoningDelta else text) == first.text
+    assert 0 < len(first.text) < 10
+    assert len(words) <= 4  # the first words, then one delta per channel
+    assert words[-1][1]  # the rest came with the job's end
+
+
 def test_a_frame_split_across_chunks_at_every_position_gives_the_same_events() -> None:
     api = api_for("parts")
     msgs = messages(values("parts", 0, [], ["a", 'b"]]\\', "😀", "c"]))
