@@ -836,7 +836,9 @@ class SpaceClient:
                             kind = proto.channel
                             pieces.append(piece)
                     if first and (any(pieces) or _answers(events)):
-                        # The first words go out at once, not after the rest of the read.
+                        # The first words go out at once, not after the rest of the read;
+                        # then the other jobs on this loop get theirs out before this one
+                        # parses on (one loop turn, once per job).
                         first = False
                         if pieces:
                             events.append(kind("".join(pieces)))
@@ -844,6 +846,7 @@ class SpaceClient:
                         for event in _coalesce(events) if len(events) > 1 else events:
                             yield event
                         events = []
+                        await asyncio.sleep(0)
                 if pieces:
                     events.append(kind("".join(pieces)))
             else:
@@ -857,6 +860,7 @@ class SpaceClient:
                         for event in _coalesce(events) if len(events) > 1 else events:
                             yield event
                         events = []
+                        await asyncio.sleep(0)
             if len(events) > 1:
                 events = _coalesce(events)
             if proto.completed:

@@ -358,6 +358,32 @@ def test_the_first_words_go_out_before_the_rest_of_a_read_is_parsed(fmt: str) ->
     assert words[-1][1]  # the rest came with the job's end
 
 
+def test_after_its_first_words_a_job_lets_the_others_on_the_loop_give_theirs() -> None:
+    """Two jobs whose whole replies are each in one read, on one event loop: the second
+    job's first words come before the first job has parsed the rest of its read (the
+    socket has it all, so nothing else would make the first job wait)."""
+    api = api_for("parts")
+    msgs = messages(values("parts", 1, [], [f" w{i}" for i in range(50)]))
+    parts = [wire(msgs[:-2]), wire(msgs[-2:])]  # the reply, then its completion
+    client = SpaceClient(base_urls={"qwen-2-72b": "http://127.0.0.1:9"}, read_env_token=False)
+    log: list[tuple[str, str]] = []
+
+    async def job(name: str) -> None:
+        proto = JobProtocol(api, model="m")
+        proto.event_id = EID
+        async for e in client._read(FakeResponse(parts), proto, api):  # type: ignore[arg-type]
+            log.append((name, type(e).__name__))
+
+    async def both() -> None:
+        await asyncio.gather(job("a"), job("b"))
+
+    asyncio.run(both())
+    a_words = [i for i, entry in enumerate(log) if entry == ("a", "TextDelta")]
+    assert len(a_words) == 2  # the first words, then the rest of the read
+    assert log.index(("b", "TextDelta")) < a_words[1]
+    assert [k for n, k in log if n == "a"] == [k for n, k in log if n == "b"]
+
+
 def test_a_frame_split_across_chunks_at_every_position_gives_the_same_events() -> None:
     api = api_for("parts")
     msgs = messages(values("parts", 0, [], ["a", 'b"]]\\', "😀", "c"]))
