@@ -237,7 +237,8 @@ def concurrent_point(res: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_kb_per_stream": ((res["rss_peak_kb"] - res["rss_before_kb"]) / n)
         if n and "rss_peak_kb" in res else None,
         "connections": res.get("server", {}).get("connections"),
-        "server_cpu_s": res.get("server_cpu_s"), "client_cpu_s": res.get("cpu"),
+        "server_cpu_s": res.get("server", {}).get("cpu_s", res.get("server_cpu_s")),
+        "client_cpu_s": res.get("cpu"), "rounds": res.get("rounds", 1),
         "errors": len(res.get("errors", [])) + (1 if "error" in res else 0),
         "error_kinds": _errors(res),
     }
@@ -446,7 +447,9 @@ def markdown(s: dict[str, Any], plot: str | None) -> str:
 
     for n, points in sorted(s["concurrent"].items()):
         tokens = next(iter(points.values()), {}).get("tokens") or cfg["concurrent_tokens"]
-        out += ["", f"## {n:,} concurrent streams in one process ({tokens:,} tokens each)",
+        rounds = max((p.get("rounds") or 1 for p in points.values()), default=1)
+        each = f"; the median of {rounds} rounds" if rounds > 1 else ""
+        out += ["", f"## {n:,} concurrent streams in one process ({tokens:,} tokens each{each})",
                 "", _table(["contender", "aggregate tokens/s", "x limit",
                             "first text p50 / p99 ms", "overhead vs limit p50 / p99 ms",
                             "peak RSS / stream KiB", "TCP connections",

@@ -41,8 +41,10 @@ class Settings:
     scaling: tuple[int, ...] = (1_000, 4_000, 16_000)
     concurrent_streams: tuple[int, ...] = (64, 256)
     concurrent_tokens: int = 1_000
+    concurrent_rounds: int = 5    # per point; the median round by wall time is reported
     scale_streams: int = 1_000    # the scale row: this many streams in one client process
     scale_tokens: int = 1_000
+    scale_rounds: int = 3
     sequential_calls: int = 100
     sequential_tokens: int = 100
     replica_pieces: int = 2_000
@@ -50,7 +52,8 @@ class Settings:
 
 
 QUICK = Settings(stream_tokens=5_000, repeats=2, slow_repeats=1, scaling=(1_000, 4_000),
-                 concurrent_streams=(64,), scale_tokens=250, sequential_calls=20,
+                 concurrent_streams=(64,), concurrent_rounds=2, scale_tokens=250,
+                 scale_rounds=1, sequential_calls=20,
                  replica_pieces=500, import_runs=3)
 OURS = ("transport", "langchain", "llamaindex")
 
@@ -201,11 +204,12 @@ def run_scaling(r: Runner) -> dict[str, Any]:
 def run_concurrent(r: Runner) -> dict[str, Any]:
     """Keyed by the number of streams; the last level is the scale row."""
     s = r.settings
-    levels = [(n, s.concurrent_tokens) for n in s.concurrent_streams]
-    levels.append((s.scale_streams, s.scale_tokens))
-    return {str(n): {name: r.measure(name, "concurrent", tokens=tokens, streams=n)
+    levels = [(n, s.concurrent_tokens, s.concurrent_rounds) for n in s.concurrent_streams]
+    levels.append((s.scale_streams, s.scale_tokens, s.scale_rounds))
+    return {str(n): {name: r.measure(name, "concurrent", tokens=tokens, streams=n,
+                                     rounds=rounds)
                      for name in ("raw", *OURS)}
-            for n, tokens in levels}
+            for n, tokens, rounds in levels}
 
 
 def run_sequential(r: Runner) -> dict[str, Any]:

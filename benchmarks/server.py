@@ -21,7 +21,7 @@ has the ``qwen-2-72b`` catalog layout) and answers every job with a synthetic re
 
 Frames are rendered once per (tokens, layout) with an event-id placeholder and written in
 256 KiB slices. ``/_bench/*`` sets the workload and reports what the server saw (hits per
-route, distinct client ports) and is itself left out of those counts.
+route, distinct client ports, its CPU time) and is itself left out of those counts.
 
 Run: ``python -m benchmarks.server [--port N]``; it prints its URL on the first line.
 """
@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import copy
 import json
+import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -194,9 +195,11 @@ class Job:
 class Stats:
     routes: Counter[str] = field(default_factory=Counter)
     peers: set[tuple[str, int]] = field(default_factory=set)
+    cpu0: float = field(default_factory=time.process_time)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"routes": dict(self.routes), "connections": len(self.peers)}
+        return {"routes": dict(self.routes), "connections": len(self.peers),
+                "cpu_s": time.process_time() - self.cpu0}
 
 
 class BenchServer:

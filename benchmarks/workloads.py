@@ -9,9 +9,9 @@ environment can run it too.
 Workloads:
 * ``stream``: a warm-up call, then ``repeats`` calls one after another; wall time, process
   CPU time and time to first text of each.
-* ``concurrent``: a warm-up call, then ``streams`` calls at once on one event loop; wall
-  time, CPU time, time to first text of each, errors, peak RSS above the pre-run RSS, and
-  the TCP connections the server saw.
+* ``concurrent``: a warm-up call, then ``rounds`` rounds of ``streams`` calls at once on one
+  event loop; of the median round, wall time, CPU time, time to first text of each and the
+  TCP connections the server saw; the errors of all rounds; peak RSS above the pre-run RSS.
 * ``sequential``: ``calls`` calls one after another from a fresh client, with nothing
   before them; the server's counts of ``/config`` hits and TCP connections.
 """
@@ -145,19 +145,28 @@ async def stream(c: Contender, ctl: Control, expect: int | None, repeats: int = 
 
 
 async def concurrent(c: Contender, ctl: Control, expect: int | None, streams: int = 256,
-                     **_: Any) -> dict[str, Any]:
+                     rounds: int = 1, **_: Any) -> dict[str, Any]:
+    """``rounds`` rounds of ``streams`` calls at once; the figures are those of the median
+    round by wall time (one round of a few hundred ms moves with the scheduler), the errors
+    those of every round, the peak RSS the highest."""
     await one_call(c, expect)
-    ctl.reset()
     _reset_peak_rss()
     rss0 = _status_kb("VmRSS")
-    cpu, t0 = time.process_time(), time.perf_counter()
-    calls = await asyncio.gather(*(one_call(c, expect) for _ in range(streams)))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu
-    return {"wall": wall, "cpu": cpu, "streams": streams,
-            "ttft": [x.ttft for x in calls], "errors": [x.error for x in calls if x.error],
-            "chars": sum(x.chars for x in calls), "pieces": sum(x.pieces for x in calls),
-            "rss_before_kb": rss0, "rss_peak_kb": _status_kb("VmHWM"),
-            "server": ctl.stats()}
+    done: list[dict[str, Any]] = []
+    for _round in range(rounds):
+        ctl.reset()
+        cpu, t0 = time.process_time(), time.perf_counter()
+        calls = await asyncio.gather(*(one_call(c, expect) for _ in range(streams)))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu
+        done.append({"wall": wall, "cpu": cpu, "ttft": [x.ttft for x in calls],
+                     "errors": [x.error for x in calls if x.error],
+                     "chars": sum(x.chars for x in calls),
+                     "pieces": sum(x.pieces for x in calls), "server": ctl.stats()})
+    median = sorted(done, key=lambda r: r["wall"])[len(done) // 2]
+    return {**median, "streams": streams, "rounds": len(done),
+            "round_walls": [r["wall"] for r in done],
+            "errors": [e for r in done for e in r["errors"]],
+            "rss_before_kb": rss0, "rss_peak_kb": _status_kb("VmHWM")}
 
 
 async def sequential(c: Contender, ctl: Control, expect: int | None, calls: int = 100,
