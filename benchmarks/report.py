@@ -61,20 +61,21 @@ WHY = {
               "on this 2-core machine, so compare repeated runs before reading a miss as "
               "real."),
     "reasoning": (
-        "A reasoning frame appends to the thinking panel, not to the answer's leaf, so it "
-        "misses the steady-frame fast path (`JobProtocol.append_text`) and takes the full "
-        "one (`JobProtocol.handle`, `ReplyTracker.edits`): in a profile about twice the CPU "
-        "of an answer frame. The deltas of one read are coalesced on both channels, so the "
-        "adapters get about as many chunks as on a plain stream."),
+        "Reasoning frames take a byte-level fast path of their own (a second "
+        "`AppendShape`, at the thinking panel's leaf), so what a miss leaves is the "
+        "adapter's or the channel switch's cost, not the frame's: profile the row "
+        "(`cProfile` on the contender) before changing code. The deltas of one read are "
+        "coalesced per channel, so the adapters get about as many chunks as on a plain "
+        "stream."),
     "call": ("`/call` sends the whole value per token; the transport reads each value to "
              "find the new text (`JobProtocol.handle_call`), the raw reader only parses it."),
     "concurrent_lc": (
         "The streams share one event loop, so a stream's first text waits for the CPU the "
         "streams ahead of it take: per call (the join and stream requests, LangChain's run "
-        "start) and per frame. In a profile of 64 streams of 1,000 tokens the core "
-        "(`SpaceClient._stream_job`) is over 90% of a `ChatQwenSpaces` call and LangChain's "
-        "`astream` with the adapter's own work a few per cent, so the transport's cost per "
-        "frame and per request is what sets both figures."),
+        "start) and per frame. A job passes its first words on as soon as they are parsed "
+        "and then yields the loop once, so the wait is for the other streams' start-up, "
+        "not their whole replies; compare the rounds in results.json, whose spread on this "
+        "2-core VM is as large as the overhead."),
     "imports": ("Our import, timed right after the framework's base class, still loads the "
                 "core's modules (their dataclasses and the adapter's pydantic model class "
                 "are most of it); aiohttp and the package metadata are read on first use. "
@@ -210,11 +211,14 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             replica[name]["ratio"] = _ratio(replica[name]["tokens_per_s"],
                                             replica["raw"]["tokens_per_s"])
 
+    paired = paired_summary(results.get("paired"))
+
     summary = {"machine": results["machine"], "settings": results["settings"],
                "quick": results["quick"], "date": results["date"],
                "duration_s": results.get("duration_s"), "g4f_error": results.get("g4f_error"),
                "stream": stream, "scaling": scaling, "concurrent": concurrent,
-               "sequential": sequential, "imports": imports, "replica": replica}
+               "sequential": sequential, "imports": imports, "replica": replica,
+               "paired": paired}
     summary["targets"] = targets(summary)
     return summary
 
@@ -224,6 +228,45 @@ def _baseline(key: str) -> str:
     if "tuples" in key:
         return "raw (tuples layout)"
     return "raw (reasoning)" if "reasoning" in key else "raw"
+
+
+#: The paired rows: (variant, plain, the raw reader of the variant's frames, of plain's).
+PAIRS = (("transport+tools", "transport", "raw", "raw"),
+         ("langchain+tools", "langchain", "raw", "raw"),
+         ("transport+reasoning", "transport", "raw (reasoning)", "raw"),
+         ("langchain+reasoning", "langchain", "raw (reasoning)", "raw"),
+         ("llamaindex+reasoning", "llamaindex", "raw (reasoning)", "raw"))
+
+
+def paired_summary(res: dict[str, Any] | None) -> dict[str, Any]:
+    """Per variant, (variant CPU / its raw reader's) over (plain CPU / plain's raw
+    reader's), from the medians over the rounds: all four were measured in one process,
+    interleaved, so the machine's drift is the same for each. The same ratio round by round
+    gives its spread (one call's CPU moves by a third between calls on this VM)."""
+    if not res or "runs" not in res:
+        return {"error": (res or {}).get("error", "not run")}
+    runs, tokens = res["runs"], res.get("tokens")
+    cpu = {label: [r["cpu"] if not r["error"] else None for r in rs]
+           for label, rs in runs.items()}
+    out: dict[str, Any] = {"rounds": res.get("rounds"), "tokens": tokens,
+                           "errors": sorted({r["error"] for rs in runs.values() for r in rs
+                                             if r["error"]}),
+                           "cpu_us_per_token": {
+                               label: _median([c / tokens * 1e6 for c in cs if c is not None])
+                               if tokens else None for label, cs in cpu.items()}}
+    for variant, plain, raw_v, raw_p in PAIRS:
+        if variant not in cpu:
+            continue
+        ratios = []
+        for v, p, rv, rp in zip(cpu[variant], cpu[plain], cpu[raw_v], cpu[raw_p], strict=True):
+            if None not in (v, p, rv, rp) and p and rv and rp:
+                ratios.append((v / rv) / (p / rp))
+        med = out["cpu_us_per_token"]
+        out[variant] = {"ratio": _ratio(_ratio(med[variant], med[raw_v]),
+                                        _ratio(med[plain], med[raw_p])),
+                        "ratios": ratios, "round_median": _median(ratios),
+                        "low": min(ratios, default=None), "high": max(ratios, default=None)}
+    return out
 
 
 def concurrent_point(res: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +337,12 @@ def targets(s: dict[str, Any]) -> list[dict[str, Any]]:
     lc_small = conc.get(small, {}).get("langchain", {}) if small else {}
 
     def alike(variant: str, plain: str) -> float | None:
-        """CPU per token over the limit's, ``variant`` against ``plain``: 1.0 is as cheap."""
+        """CPU per token over the limit's, ``variant`` against ``plain``: 1.0 is as cheap.
+        From the paired section (side by side, round by round) when it ran; else from the
+        stream table (separate processes, minutes apart)."""
+        paired = s.get("paired", {}).get(variant, {}).get("ratio")
+        if paired is not None:
+            return float(paired)
         return _ratio(st.get(variant, {}).get("cpu_vs_limit"), st.get(plain, {}).get(
             "cpu_vs_limit"))
 
@@ -420,7 +468,13 @@ def markdown(s: dict[str, Any], plot: str | None) -> str:
             "against the tuples-layout reader, the reasoning rows against the reader of the "
             "reasoning stream (Qwen3-Demo's frames: the thinking panel, then the answer, "
             f"half of the {cfg['stream_tokens']:,} tokens each)."]
+    if cfg.get("stream_rounds", 1) > 1:
+        out += ["", f"The fast contenders ran in {cfg['stream_rounds']} rounds of "
+                f"{cfg['repeats']} runs, every contender in turn in each round, and each row is "
+                "the median of its pooled runs: this VM's speed drifts over a minute, and rows "
+                "measured a minute apart would compare the drift."]
     out += endpoint_section(s)
+    out += paired_section(s)
     if s.get("g4f_error"):
         out += ["", f"g4f: {s['g4f_error']}"]
     out += ["", "The g4f provider was written for the Gradio 4/5 *tuples* chatbot: on Gradio "
@@ -515,6 +569,34 @@ def markdown(s: dict[str, Any], plot: str | None) -> str:
                          _f(rep[k]["ttft_ms"], "{:.1f}"), _err(rep[k]["errors"])]
                         for k in ("raw", "transport", "gradio_client")])]
     return "\n".join(out) + "\n"
+
+
+def paired_section(s: dict[str, Any]) -> list[str]:
+    pr = s.get("paired") or {}
+    if "error" in pr or not pr:
+        return ["", "### Tools and reasoning against plain, side by side", "",
+                f"Not run: {pr.get('error', 'no data')}"]
+    cpu = pr["cpu_us_per_token"]
+    rows = []
+    for variant, plain, raw_v, raw_p in PAIRS:
+        point = pr.get(variant)
+        if not point:
+            continue
+        rows.append([TITLES.get(variant, variant), _f(cpu.get(variant), "{:.2f}"),
+                     _f(cpu.get(plain), "{:.2f}"),
+                     f"{_f(cpu.get(raw_v), '{:.2f}')} / {_f(cpu.get(raw_p), '{:.2f}')}",
+                     _f(point["ratio"], "{:.2f}"),
+                     f"{_f(point['low'], '{:.2f}')} to {_f(point['high'], '{:.2f}')}"])
+    return ["", "### Tools and reasoning against plain, side by side", "",
+            f"All ten contenders in one client process, {pr['rounds']} rounds of one "
+            f"{pr['tokens']:,}-token stream each, in turn. CPU µs/token is the median over "
+            "the rounds; the ratio, the target's figure, is (variant / its raw reader) / "
+            "(plain / plain's raw reader) of those medians. The same ratio taken round by "
+            "round gives the last column: one call's CPU moves by a third from call to call "
+            "on this VM, so single rounds scatter."
+            + (f" Errors: {_err(pr['errors'])}." if pr["errors"] else ""), "",
+            _table(["variant", "CPU µs/token", "plain", "raw readers (variant / plain)",
+                    "ratio", "lowest to highest round"], rows)]
 
 
 def endpoint_section(s: dict[str, Any]) -> list[str]:

@@ -37,6 +37,8 @@ SUBPROCESS_TIMEOUT = 420
 class Settings:
     stream_tokens: int = 20_000
     repeats: int = 5              # per point, fast contenders
+    stream_rounds: int = 3        # the 20k stream: rounds of every fast contender, runs pooled
+    paired_rounds: int = 20       # tools and reasoning vs plain, side by side in one process
     slow_repeats: int = 3         # gradio_client, g4f, /call at 16k
     scaling: tuple[int, ...] = (1_000, 4_000, 16_000)
     concurrent_streams: tuple[int, ...] = (64, 256)
@@ -51,9 +53,10 @@ class Settings:
     import_runs: int = 7
 
 
-QUICK = Settings(stream_tokens=5_000, repeats=2, slow_repeats=1, scaling=(1_000, 4_000),
-                 concurrent_streams=(64,), concurrent_rounds=2, scale_tokens=250,
-                 scale_rounds=1, sequential_calls=20,
+QUICK = Settings(stream_tokens=5_000, repeats=2, stream_rounds=1, paired_rounds=3,
+                 slow_repeats=1,
+                 scaling=(1_000, 4_000), concurrent_streams=(64,), concurrent_rounds=2,
+                 scale_tokens=250, scale_rounds=1, sequential_calls=20,
                  replica_pieces=500, import_runs=3)
 OURS = ("transport", "langchain", "llamaindex")
 
@@ -92,28 +95,59 @@ class Runner:
         urllib.request.urlopen(urllib.request.Request(
             f"{self.server}/_bench/set", data=body, method="POST"), timeout=10).close()
 
+    def _target(self, contender: str, tokens: int, protocol: str = "queue",
+                layout: str = "parts", prompt: str = "bench",
+                model: str = "qwen-2-72b") -> tuple[dict[str, Any], int]:
+        """The fast server's target for ``contender`` and the answer length it must get."""
+        target: dict[str, Any] = {"model": model, "protocol": protocol, "prompt": prompt,
+                                  "url": self.server + ("/call-mode" if protocol == "call"
+                                                        else "")}
+        if layout == "qwen3":  # the reasoning stream: Qwen3-Demo's app, its own prefix
+            target.update(qwen3_target(), url=self.server + QWEN3_PREFIX)
+        return target, _expected(contender, tokens, layout)
+
     def measure(self, contender: str, workload: str, *, tokens: int | None = None,
                 protocol: str = "queue", layout: str = "parts", url: str | None = None,
                 prompt: str = "bench", model: str = "qwen-2-72b", expect: int | None = None,
                 **params: Any) -> dict[str, Any]:
         """One point. With ``tokens`` the fast server is set up for it; else ``url`` (a
         real Gradio) is the target and ``expect`` the answer length, if known."""
-        target: dict[str, Any] = {"model": model, "protocol": protocol, "prompt": prompt}
+        target: dict[str, Any] = {"model": model, "protocol": protocol, "prompt": prompt,
+                                  "url": url}
         if tokens is not None:
             self._set(tokens, layout)
-            url = self.server + ("/call-mode" if protocol == "call" else "")
-            if layout == "qwen3":  # the reasoning stream: Qwen3-Demo's app, its own prefix
-                url = self.server + QWEN3_PREFIX
-                target.update(qwen3_target())
-            expect = _expected(contender, tokens, layout)
+            target, expect = self._target(contender, tokens, protocol, layout, prompt, model)
         spec = {"contender": contender, "workload": workload, "params": params,
-                "target": {"url": url, **target},
+                "target": target,
                 "control": self.server if tokens is not None else None, "expect": expect}
         python = self.g4f_python if contender == "g4f" else sys.executable
         if python is None:
             return {"error": "the g4f side environment is not available"}
         label = f"{workload} {contender} {protocol}/{layout} " + \
             (f"{tokens} tokens" if tokens else "replica")
+        result = self._launch(python, spec, label, tokens)
+        result.update(tokens=tokens, protocol=protocol, layout=layout)
+        return result
+
+    def measure_group(self, group: dict[str, tuple[str, str]], tokens: int,
+                      rounds: int) -> dict[str, Any]:
+        """The ``paired`` workload: each label's (contender, layout), side by side in one
+        client process (the server serves the reasoning stream under its own prefix, so
+        plain and reasoning streams can be asked for at once)."""
+        self._set(tokens, "parts")
+        entries = {}
+        for label, (contender, layout) in group.items():
+            target, expect = self._target(contender, tokens, layout=layout)
+            entries[label] = {"contender": contender, "target": target, "expect": expect}
+        spec = {"group": entries, "workload": "paired", "params": {"rounds": rounds}}
+        result = self._launch(sys.executable, spec, f"paired {len(group)} contenders, "
+                              f"{rounds} rounds of {tokens} tokens", tokens)
+        result["tokens"] = tokens
+        return result
+
+    def _launch(self, python: str, spec: dict[str, Any], label: str,
+                tokens: int | None) -> dict[str, Any]:
+        """Run one measurement process; its ``RESULT`` line, or the error."""
         t0 = time.perf_counter()
         server0 = _cpu_seconds(self.server_pid)
         try:
@@ -126,7 +160,6 @@ class Runner:
         lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
         result: dict[str, Any] = json.loads(lines[-1][7:]) if lines else {
             "error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}"}
-        result.update(tokens=tokens, protocol=protocol, layout=layout)
         server1 = _cpu_seconds(self.server_pid)
         if server0 is not None and server1 is not None and tokens is not None:
             # The server's CPU over the whole client process (warm-up included): it shows
@@ -179,11 +212,46 @@ def run_stream(r: Runner) -> dict[str, Any]:
         "raw (tuples layout)": dict(contender="raw", layout="tuples"),
         "g4f (tuples layout)": dict(contender="g4f", layout="tuples", repeats=s.slow_repeats),
     }
+    # The fast contenders are measured in rounds, each round every one of them in turn, and
+    # their runs pooled: this VM's speed drifts by tens of per cent over a minute, and a ratio
+    # of two rows measured a minute apart would measure the drift.
     out: dict[str, Any] = {}
-    for key, point in points.items():
-        kw: dict[str, Any] = {"repeats": s.repeats, **point}
-        out[key] = r.measure(kw.pop("contender"), "stream", tokens=s.stream_tokens, **kw)
+    for round_ in range(s.stream_rounds):
+        for key, point in points.items():
+            kw: dict[str, Any] = {"repeats": s.repeats, **point}
+            if "repeats" in point and round_:
+                continue  # the slow ones: one round
+            out[key] = _pooled(out.get(key), r.measure(kw.pop("contender"), "stream",
+                                                       tokens=s.stream_tokens, **kw))
     return out
+
+
+def _pooled(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[str, Any]:
+    """One point's measurements so far with another round's: the runs of both (an error
+    in any round stays)."""
+    if before is None:
+        return dict(now, rounds=1)
+    if "runs" not in before or "runs" not in now:
+        return before if "runs" not in before else dict(now, rounds=before["rounds"] + 1)
+    return dict(before, runs=before["runs"] + now["runs"], rounds=before["rounds"] + 1)
+
+
+#: The paired section: tools and reasoning rows beside their plain rows and the raw
+#: readers of both streams, in one process.
+PAIRED = {
+    "raw": ("raw", "parts"), "raw (reasoning)": ("raw", "qwen3"),
+    "transport": ("transport", "parts"), "transport+tools": ("transport+tools", "parts"),
+    "transport+reasoning": ("transport+reasoning", "qwen3"),
+    "langchain": ("langchain", "parts"), "langchain+tools": ("langchain+tools", "parts"),
+    "langchain+reasoning": ("langchain+reasoning", "qwen3"),
+    "llamaindex": ("llamaindex", "parts"),
+    "llamaindex+reasoning": ("llamaindex+reasoning", "qwen3"),
+}
+
+
+def run_paired(r: Runner) -> dict[str, Any]:
+    s = r.settings
+    return r.measure_group(PAIRED, s.stream_tokens, s.paired_rounds)
 
 
 def run_scaling(r: Runner) -> dict[str, Any]:
@@ -420,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"benchmark server at {url}")
         r = Runner(url, settings, g4f_python, pid)
         results["stream"] = run_stream(r)
+        results["paired"] = run_paired(r)
         results["scaling"] = run_scaling(r)
         results["concurrent"] = run_concurrent(r)
         results["sequential"] = run_sequential(r)

@@ -177,10 +177,28 @@ async def sequential(c: Contender, ctl: Control, expect: int | None, calls: int 
             "errors": [x.error for x in results if x.error], "server": ctl.stats()}
 
 
+async def paired(group: dict[str, tuple[Contender, int | None]], rounds: int = 8,
+                 **_: Any) -> dict[str, Any]:
+    """Contenders measured side by side in one process: a warm-up call each, then
+    ``rounds`` rounds of one call each, in turn. Ratios of two of them taken round by round
+    compare the same process at the same moment (see ``benchmarks/README.md``)."""
+    for c, expect in group.values():
+        await one_call(c, expect)
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in group}
+    for _round in range(rounds):
+        for label, (c, expect) in group.items():
+            cpu0 = time.process_time()
+            call = await one_call(c, expect)
+            runs[label].append({**asdict(call), "cpu": time.process_time() - cpu0})
+    return {"runs": runs, "rounds": rounds}
+
+
 WORKLOADS = {"stream": stream, "concurrent": concurrent, "sequential": sequential}
 
 
 async def main(spec: dict[str, Any]) -> dict[str, Any]:
+    if "group" in spec:
+        return await main_group(spec)
     ctl = Control(spec.get("control"))
     ctl.reset()  # so "sequential" counts discovery too
     contender = CONTENDERS[spec["contender"]](Target(**spec["target"]))
@@ -193,6 +211,24 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
                                                  **spec.get("params", {}))
     finally:
         await contender.close()
+
+
+async def main_group(spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``paired`` workload: ``spec["group"]`` maps labels to a contender, its target
+    and its expected answer length."""
+    group: dict[str, tuple[Contender, int | None]] = {}
+    try:
+        for label, entry in spec["group"].items():
+            c = CONTENDERS[entry["contender"]](Target(**entry["target"]))
+            group[label] = (c, entry.get("expect"))
+            await c.start()
+    except Exception as exc:
+        return {"error": f"start failed: {type(exc).__name__}: {exc}"[:500]}
+    try:
+        return await paired(group, **spec.get("params", {}))
+    finally:
+        for c, _ in group.values():
+            await c.close()
 
 
 def raise_fd_limit(want: int = 8192) -> None:
