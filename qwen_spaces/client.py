@@ -362,24 +362,29 @@ class SpaceClient:
         :mod:`qwen_spaces.failover`). A Space that failed recently is asked last, after
         the others; one out of ZeroGPU quota not before its quota is back."""
         head = replace(job, fallbacks=(), passed_over=())
-        chain: list[ChatJob | Unfit] = [*job.passed_over, head, *job.fallbacks]
+        # The chain in order; a candidate that failed recently is passed over and put back
+        # at the end as a last resort (with the reason it was passed over), where it is
+        # asked without looking at its cool-down again.
+        steps: list[tuple[ChatJob | Unfit, str | None]] = [
+            (cand, None) for cand in (*job.passed_over, head, *job.fallbacks)]
         skipped: list[tuple[str, str, str, SpaceError | None]] = []
-        deferred: list[tuple[ChatJob, str]] = []
-        for i, cand in enumerate(chain):
+        for i, (cand, passed_over) in enumerate(steps):  # (it grows while walked)
             if isinstance(cand, Unfit):
                 skipped.append((cand.model, cand.space_id, cand.reason, None))
-                nxt = _next_model(chain, i + 1, deferred)
+                nxt = _next_model(steps, i + 1)
                 if nxt:
                     yield SpaceSkipped(cand.model, cand.space_id, cand.reason, nxt, asked=False)
                 continue
-            why = self.cooldowns.skip_reason(_space_key(cand))
+            if passed_over is not None:  # the last resort: this replaces "passed over"
+                skipped.remove((_model(cand), cand.choice.spec.space_id, passed_over, None))
+            why = None if passed_over is not None else \
+                self.cooldowns.skip_reason(_space_key(cand))
             if why is not None:
                 reason, hard = why
-                if hard:
-                    skipped.append((_model(cand), cand.choice.spec.space_id, reason, None))
-                else:
-                    deferred.append((cand, reason))
-                nxt = _next_model(chain, i + 1, deferred)
+                skipped.append((_model(cand), cand.choice.spec.space_id, reason, None))
+                if not hard:
+                    steps.append((cand, reason))
+                nxt = _next_model(steps, i + 1)
                 if nxt and nxt != _model(cand):
                     yield SpaceSkipped(_model(cand), cand.choice.spec.space_id, reason, nxt,
                                        asked=False)
@@ -390,19 +395,9 @@ class SpaceClient:
             if not outcome:
                 return
             skipped += outcome
-            nxt = _next_model(chain, i + 1, deferred)
+            nxt = _next_model(steps, i + 1)
             if nxt:
                 yield SpaceSkipped(outcome[0][0], outcome[0][1], outcome[0][2], nxt)
-        for n, (cand, _reason) in enumerate(deferred):  # last resort: recently failed ones
-            outcome = []
-            async for event in self._try_candidate(cand, stop, max_tokens, skipped, outcome):
-                yield event
-            if not outcome:
-                return
-            skipped += outcome
-            if n + 1 < len(deferred):
-                yield SpaceSkipped(outcome[0][0], outcome[0][1], outcome[0][2],
-                                   _model(deferred[n + 1][0]))
         last = next((e for *_, e in reversed(skipped) if e is not None), None)
         raise NoSpaceAvailableError(skipped) from last
 
@@ -1205,14 +1200,14 @@ def _chain(model: str, fallback_models: Sequence[str] | None) -> list[str]:
     return names
 
 
-def _next_model(chain: Sequence[ChatJob | Unfit], start: int,
-                deferred: Sequence[tuple[ChatJob, str]]) -> str | None:
-    """The model a failover call asks next: the next fit one not cooling down, else the
-    first recently failed one it falls back to."""
-    for cand in chain[start:]:
+def _next_model(steps: Sequence[tuple[ChatJob | Unfit, str | None]],
+                start: int) -> str | None:
+    """The model a failover call asks next: the next fit one in the chain, else the first
+    recently failed one it falls back to (those follow the chain in ``steps``)."""
+    for cand, _passed_over in steps[start:]:
         if isinstance(cand, ChatJob):
             return _model(cand)
-    return _model(deferred[0][0]) if deferred else None
+    return None
 
 
 def _with_failover(final: Finished, job: ChatJob,

@@ -318,3 +318,54 @@ async def test_failover_skips_models_that_cannot_take_the_request(replicas: Repl
     assert "PNG 3x2" in final.text  # type: ignore[union-attr]
     (skip,) = final.extra["failover"]["skipped"]  # type: ignore[union-attr]
     assert "cannot see images" in skip["reason"] and skip["asked"] is False
+
+
+class Switch(Front):
+    """A front that answers every request with a 502 page while ``down``, as a Space whose
+    app has crashed does; else it forwards to its replica."""
+
+    down = False
+
+    async def intercept(self, request: Any) -> Any:
+        return await html_page(502, "Bad gateway")(request) if self.down else None
+
+
+async def test_a_space_that_failed_recently_is_asked_last_and_answers_when_the_others_cannot(
+        replicas: ReplicaSet) -> None:
+    async with Switch(replicas.url("qwen-2.5-max")) as first, \
+            Switch(replicas.url("qwen-2.5")) as second:
+        client = SpaceClient(base_urls={"qwen-2.5-max": first.url, "qwen-2.5": second.url},
+                             read_env_token=False, max_retries=0)
+
+        async def ask() -> tuple[list[tuple[str, str, bool]], Any]:
+            events = [e async for e in client.astream(
+                "qwen-2.5-max", [{"role": "user", "content": f"/echo {TEXT}"}],
+                fallback_models=["qwen-2.5"])]
+            skips = [(e.model, e.next_model, e.asked) for e in events
+                     if isinstance(e, SpaceSkipped)]
+            final = events[-1]
+            assert final.text == TEXT
+            return skips, final
+
+        first.down = True
+        skips, final = await ask()  # asked, failed: qwen-2.5 answers
+        assert skips == [("qwen-2.5-max", "qwen-2.5", True)]
+        assert final.model == "qwen-2.5"
+
+        first.down = False  # back, but it failed a moment ago: asked after the others
+        asked = len(first.seen)
+        skips, final = await ask()
+        assert len(first.seen) == asked  # not contacted: qwen-2.5 answered first
+        assert skips == [("qwen-2.5-max", "qwen-2.5", False)]
+        assert final.model == "qwen-2.5"
+        (skip,) = final.extra["failover"]["skipped"]
+        assert (skip["model"], skip["asked"]) == ("qwen-2.5-max", False)
+        assert skip["reason"].startswith("not serving (HTTP 502); skipped for another ")
+
+        second.down = True  # now the other one is down: the last resort answers
+        skips, final = await ask()
+        assert skips == [("qwen-2.5-max", "qwen-2.5", False), ("qwen-2.5", "qwen-2.5-max", True)]
+        assert final.model == "qwen-2.5-max" and len(first.seen) > asked
+        assert [(s["model"], s["reason"], s["asked"])
+                for s in final.extra["failover"]["skipped"]] == \
+            [("qwen-2.5", "not serving (HTTP 502)", True)]
