@@ -54,7 +54,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.servers import Front
+from tests.servers import Front, catch_all, serve
 
 __all__ = ["ASLEEP", "SERVING", "STAGES", "FakeHub", "SleepingFront", "default_subdomain",
            "not_serving_page"]
@@ -123,14 +123,7 @@ class FakeHub:
         self._runner: web.AppRunner | None = None
 
     async def __aenter__(self) -> FakeHub:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
+        self._runner, self.url = await serve(catch_all(self._handle), self.ssl_context)
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from tests import captures
+from tests.servers import serve
 
 CONFIG = captures.body("6.31.0", "config.json")
 CHAT_FRAMES = [json.loads(line[6:]) for line in
@@ -70,12 +71,7 @@ class FaultServer:
         app.router.add_post("/gradio_api/queue/join", self._join)
         app.router.add_get("/gradio_api/queue/data", self._data)
         app.router.add_post("/gradio_api/cancel", self._cancel)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, self.ssl_context, handler_cancellation=True)
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -42,14 +42,7 @@ class Front:
         self.url = ""
 
     async def __aenter__(self: F) -> F:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{port}"
+        self._runner, self.url = await serve(catch_all(self._handle), self.ssl_context)
         self._session = aiohttp.ClientSession(auto_decompress=False)
         return self
 
@@ -92,6 +85,25 @@ class Front:
                 await resp.write(chunk)
             await resp.write_eof()
             return resp
+
+
+def catch_all(handler: Handler) -> web.Application:
+    """An app that gives every request, whatever its method and path, to ``handler``."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app
+
+
+async def serve(app: web.Application, ssl_context: ssl.SSLContext | None = None,
+                **runner_options: Any) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on 127.0.0.1 at a free port (https with ``ssl_context``): its runner,
+    to ``cleanup()`` at the end, and its base URL."""
+    runner = web.AppRunner(app, access_log=None, **runner_options)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
 
 
 def html_page(status: int, text: str) -> Handler:
