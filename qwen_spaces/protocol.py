@@ -42,8 +42,9 @@ from .sse import SSEEvent
 
 __all__ = ["JobProtocol", "loads"]
 
-#: How many times one job learns a frame shape (:mod:`qwen_spaces.frames`). Once per stream
-#: is the rule; a Space whose frames never fit one stops paying for the attempts.
+#: How many times one job learns a frame shape (:mod:`qwen_spaces.frames`), per channel
+#: (answer, reasoning). Once per stream is the rule; a Space whose frames never fit one
+#: stops paying for the attempts.
 _LEARNS = 8
 
 
@@ -54,9 +55,9 @@ def loads(data: str | bytes) -> Any:
 
 
 class JobProtocol:
-    __slots__ = ("_broken", "_call_shape", "_first", "_learns", "_rshape", "_shape", "_verbatim",
-                 "api", "channel", "completed", "event_id", "expect_users", "final", "model",
-                 "started", "tracker")
+    __slots__ = ("_broken", "_call_shape", "_first", "_learns", "_rlearns", "_rshape", "_shape",
+                 "_verbatim", "api", "channel", "completed", "event_id", "expect_users", "final",
+                 "model", "started", "tracker")
 
     def __init__(self, api: SpaceAPI, *, model: str, placeholders: tuple[str, ...] = (),
                  expect_users: int | None = None) -> None:
@@ -79,7 +80,8 @@ class JobProtocol:
         #: the answer's (``TextDelta``) or the reasoning's (``ReasoningDelta``).
         self.channel: type[TextDelta] | type[ReasoningDelta] = TextDelta
         self._call_shape: CallShape | None = None
-        self._learns = 0
+        self._learns = 0   # shapes learned: the answer's (or /call's), and the reasoning's
+        self._rlearns = 0
         # A placeholder can turn a grown answer back into "" on /call: no shape there.
         self._verbatim = not placeholders
 
@@ -131,15 +133,19 @@ class JobProtocol:
                 return None
             self.channel, leaf = ReasoningDelta, tracker.rleaf
         self.started = True
-        if type(frame) is bytes and type(self.event_id) is str and self._learns < _LEARNS:
+        if type(frame) is not bytes or type(self.event_id) is not str:
+            return text
+        assert leaf is not None  # the append was taken at it
+        if self.channel is TextDelta and self._learns < _LEARNS:
             self._learns += 1
-            assert leaf is not None  # the append was taken at it
-            shape = AppendShape.learn(frame, event_id=self.event_id,
-                                      output=self.api.reply_output, leaf=leaf, text=text)
-            if shape is not None and self.channel is TextDelta:
-                self._shape = shape
-            elif shape is not None:
-                self._rshape = shape
+            self._shape = AppendShape.learn(
+                frame, event_id=self.event_id, output=self.api.reply_output, leaf=leaf,
+                text=text) or self._shape
+        elif self.channel is ReasoningDelta and self._rlearns < _LEARNS:
+            self._rlearns += 1
+            self._rshape = AppendShape.learn(
+                frame, event_id=self.event_id, output=self.api.reply_output, leaf=leaf,
+                text=text) or self._rshape
         return text
 
     def handle(self, msg: Any) -> list[StreamEvent]:

@@ -384,6 +384,93 @@ def test_after_its_first_words_a_job_lets_the_others_on_the_loop_give_theirs() -
     assert [k for n, k in log if n == "a"] == [k for n, k in log if n == "b"]
 
 
+def _two_panels(old: str, new: str | None, answer: str | None) -> dict[str, Any]:
+    """A pro chatbot whose reply has a thinking panel and, once ``new`` is given, a second
+    assistant message with a thinking panel of its own (where the reasoning then grows)."""
+    value = pro_value(old, answer)
+    if new is not None:
+        value["value"].append({"role": "assistant", "content": [{"type": "tool",
+                                                                 "content": new}]})
+    return value
+
+
+def test_when_the_reasoning_moves_to_a_new_panel_its_old_shape_stops(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thinking panel's shape holds only while the reasoning grows at the leaf it was
+    learned for: after a new panel appears, appends to the old one are parsed (and go
+    where the full parse puts them), not taken as reasoning by bytes."""
+    count = Counting(monkeypatch)
+    api = api_for("pro")
+    old, vals = "", [["", _two_panels("", None, None), None]]
+    for i in range(5):
+        old += f" a{i}"
+        vals.append(["", _two_panels(old, None, None), None])
+    vals.append(["", _two_panels(old, "B", None), None])  # a new panel: the leaf moves
+    for i in range(5):
+        old += f" old{i}"  # the old panel still grows
+        vals.append(["", _two_panels(old, "B", None), None])
+    body = wire(messages(vals))
+    _, got = read(api, [body])
+    want = oracle(api, body)
+    assert [(type(e), e.text, e.replaced) for e in _merged(got)
+            if type(e) in (TextDelta, ReasoningDelta)] == \
+        [(type(e), e.text, e.replaced) for e in _merged(want)
+         if type(e) in (TextDelta, ReasoningDelta)]
+    assert got[-1] == want[-1]
+    assert count.queue == 4  # the old panel's appends before the move but the first
+
+
+def test_a_job_yields_the_loop_once_however_many_parsed_frames_carry_words(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop turn after the first words is once per job: later parsed frames with
+    words (here each channel's first append, and appends that alternate) do not add any."""
+    api = api_for("pro")
+    thought, answer, vals = "t", "a", [["", pro_value("t", "a"), None]]
+    for i in range(30):
+        if i % 3 == 0:
+            thought += f" t{i}"
+        else:
+            answer += f" a{i}"
+        vals.append(["", pro_value(thought, answer), None])
+    body = wire(messages(vals))
+    turns: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def counting_sleep(delay: float, *args: Any) -> Any:
+        turns.append(delay)
+        return await real_sleep(delay, *args)
+
+    monkeypatch.setattr(asyncio, "sleep", counting_sleep)
+    _, got = read(api, [body])
+    assert rebuilt(got, ReasoningDelta) == thought and rebuilt(got, TextDelta) == answer
+    assert turns == [0]
+
+
+def test_thinking_alone_in_the_first_frame_goes_out_at_once() -> None:
+    """A reply whose first value already holds thinking and no answer: that thinking is
+    the first words, passed on before the rest of the read."""
+    api = api_for("pro")
+    vals = [["", pro_value("first thoughts", None), None]]
+    thought = "first thoughts"
+    for i in range(20):
+        thought += f" t{i}"
+        vals.append(["", pro_value(thought, None), None])
+    vals.append(["", pro_value(thought, "done"), None])
+    proto = JobProtocol(api, model="m")
+    proto.event_id = EID
+    client = SpaceClient(base_urls={"qwen-2-72b": "http://127.0.0.1:9"}, read_env_token=False)
+    seen: list[tuple[StreamEvent, str]] = []
+
+    async def go() -> None:
+        body = wire(messages(vals))
+        async for e in client._read(FakeResponse([body]), proto, api):  # type: ignore[arg-type]
+            seen.append((e, proto.tracker.reasoning))
+
+    asyncio.run(go())
+    first, so_far = next((e, r) for e, r in seen if type(e) in (TextDelta, ReasoningDelta))
+    assert type(first) is ReasoningDelta and first.text == "first thoughts" == so_far
+
+
 def test_a_frame_split_across_chunks_at_every_position_gives_the_same_events() -> None:
     api = api_for("parts")
     msgs = messages(values("parts", 0, [], ["a", 'b"]]\\', "😀", "c"]))
