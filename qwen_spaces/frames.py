@@ -107,7 +107,8 @@ class AppendShape:
     backslash and none of the keys ``msg``, ``event_id``, ``output`` and ``data`` (a
     repeated key would override the front), so such a frame parses to this job's
     ``process_generating`` whose answer edits are exactly ``[["append", leaf, <string>]]``,
-    which :meth:`ReplyTracker.append_only` takes as it is: the same text, the same state.
+    which :meth:`ReplyTracker.append_only` (or, at the reasoning's leaf,
+    :meth:`ReplyTracker.reasoning_only`) takes as it is: the same text, the same state.
     """
 
     __slots__ = ("_head", "_pattern", "_tail", "event_id", "leaf")

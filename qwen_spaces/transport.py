@@ -138,8 +138,11 @@ def normalize_base_url(url: str, *, what: str = "base_url") -> str:
     return url
 
 
-#: The variables :func:`env_proxy`'s answer depends on (``REQUEST_METHOD``: under CGI,
-#: ``HTTP_PROXY`` may be a request header and is ignored).
+#: The variables :func:`env_proxy` watches: a change of one of these is seen by the next
+#: request (``REQUEST_METHOD``: under CGI, ``HTTP_PROXY`` may be a request header and is
+#: ignored). urllib also reads mixed-case spellings (``Https_Proxy``) and, with no proxy in
+#: the environment, the system's settings (Windows, macOS): those are read when a host is
+#: first asked for under these values, not again.
 _PROXY_VARS = tuple(f"{name}_proxy" for name in ("http", "https", "all", "no")) + tuple(
     f"{name.upper()}_PROXY" for name in ("http", "https", "all", "no")) + ("REQUEST_METHOD",)
 #: (scheme, netloc, the variables' values) -> the answer. ``getproxies`` reads the whole
@@ -154,8 +157,8 @@ def env_proxy(url: str) -> str | None:
     ``all_proxy``; lower case wins over upper case; ``no_proxy`` hosts (suffixes, ``*``,
     ``host:port``) bypass it. A proxy given without a scheme is taken as ``http://``.
     Proxies other than http(s) (``socks5://``) are not supported by aiohttp and are skipped.
-    The answer is remembered per scheme and host while those variables keep their values
-    (a system proxy setting, read where there is none in the environment, is read once).
+    The answer is remembered per scheme and host while the variables of ``_PROXY_VARS``
+    keep their values (see there for what is not watched).
     """
     parts = urlsplit(url)
     environ = os.environ

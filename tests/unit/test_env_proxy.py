@@ -3,9 +3,11 @@ answer is cached, and a cached answer must never outlive a change of the variabl
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
-from qwen_spaces.transport import env_proxy
+from qwen_spaces.transport import _env_proxy, env_proxy
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +59,38 @@ def test_the_answer_is_per_host(env: pytest.MonkeyPatch) -> None:
     assert env_proxy(LOCAL) is None
     assert env_proxy("http://example.test/config") == "http://proxy.test:3128"
     assert env_proxy(LOCAL) is None
+
+
+#: Per watched variable: the environment before, the value it gets, and a URL whose answer
+#: that change moves (so a cache that did not watch it would answer from before).
+CHANGES = [
+    ({}, "http_proxy", "http://p.test:1", LOCAL),
+    ({}, "HTTP_PROXY", "http://p.test:1", LOCAL),
+    ({}, "https_proxy", "http://p.test:1", SPACE),
+    ({}, "HTTPS_PROXY", "http://p.test:1", SPACE),
+    ({}, "all_proxy", "http://p.test:1", LOCAL),
+    ({}, "ALL_PROXY", "http://p.test:1", SPACE),
+    ({"HTTPS_PROXY": "http://p.test:1"}, "no_proxy", "hf.space", SPACE),
+    ({"HTTPS_PROXY": "http://p.test:1"}, "NO_PROXY", "hf.space", SPACE),
+    ({"HTTP_PROXY": "http://p.test:1"}, "REQUEST_METHOD", "GET", LOCAL),
+]
+
+
+@pytest.mark.parametrize(("before", "name", "value", "url"), CHANGES,
+                         ids=[c[1] for c in CHANGES])
+def test_a_change_of_each_watched_variable_is_seen(
+        env: pytest.MonkeyPatch, before: dict[str, str], name: str, value: str,
+        url: str) -> None:
+    for key, val in before.items():
+        env.setenv(key, val)
+    was = env_proxy(url)  # remembered
+    env.setenv(name, value)
+    now = env_proxy(url)
+    assert now != was
+    assert now == _env_proxy(urlsplit(url))  # what urllib says, uncached
+
+
+def test_the_answer_is_per_scheme_on_the_same_host(env: pytest.MonkeyPatch) -> None:
+    env.setenv("HTTPS_PROXY", "http://p.test:1")
+    assert env_proxy("http://example.test/config") is None
+    assert env_proxy("https://example.test/config") == "http://p.test:1"

@@ -220,7 +220,7 @@ def drive(proto: JobProtocol, frame: dict[str, Any], fast: bool) -> list[Any]:
     if fast:
         piece = proto.append_text(frame)
         if piece is not None:
-            return [TextDelta(piece)]
+            return [proto.channel(piece)]
     return proto.handle(frame)
 
 

@@ -294,9 +294,9 @@ def test_data_lines_cut_anywhere_give_the_payloads_of_the_whole_frames_only() ->
 
 
 def test_a_frame_is_bytes_under_a_megabyte_and_str_over_it_in_one_read_or_many() -> None:
-    """Reads of up to 1 MB are split at once (a fast server fills them with small frames),
-    larger ones, or a frame that keeps growing, are scanned; either way a frame under 1 MB
-    comes out as bytes, and a larger one decoded."""
+    """Whichever path a read takes (split at once up to the split limit, scanned above it
+    or while a frame keeps growing), a frame under 1 MB comes out as bytes and a larger one
+    decoded: the split limit may not be raised past what keeps that true."""
     for size, kind in ((999_000, bytes), (1_000_100, str)):
         raw = b"data: " + b"y" * size + b"\n\ndata: 1\n\n"
         for step in (len(raw), 300_000, 65_536):
