@@ -292,20 +292,28 @@ def test_the_reasoning_channel_takes_its_own_fast_path_and_stays_exact(
     assert kinds == [ReasoningDelta, TextDelta]  # thinking, then the answer
 
 
+def alternating(steps: int, every: int) -> tuple[str, str, list[list[Any]]]:
+    """A pro reply that starts with "t" thought and "a" answer, then grows the thinking
+    panel at every ``every``-th step and the answer at the others: the final thought, the
+    final answer and the output values."""
+    thought, answer, vals = "t", "a", [["", pro_value("t", "a"), None]]
+    for i in range(steps):
+        if i % every == 0:
+            thought += f" t{i}"
+        else:
+            answer += f" a{i}"
+        vals.append(["", pro_value(thought, answer), None])
+    return thought, answer, vals
+
+
 def test_reasoning_and_answer_appends_interleaved_keep_their_channels(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A Space that adds to the thinking panel between answer tokens: each frame's text
     goes to its own channel, both shapes are used, and the events are the full parse's."""
     count = Counting(monkeypatch)
-    thought, answer, steps = "t", "a", []
-    for i in range(40):
-        if i % 4 == 0:
-            thought += f" t{i}"
-        else:
-            answer += f" a{i}"
-        steps.append(["", pro_value(thought, answer), None])
+    thought, answer, vals = alternating(40, 4)
     api = api_for("pro")
-    body = wire(messages([["", pro_value("t", "a"), None], *steps]))
+    body = wire(messages(vals))
     _, got = read(api, [body])
     want = oracle(api, body)
     assert [type(e) for e in got] == [type(e) for e in _merged(want)]
@@ -425,13 +433,7 @@ def test_a_job_yields_the_loop_once_however_many_parsed_frames_carry_words(
     """The loop turn after the first words is once per job: later parsed frames with
     words (here each channel's first append, and appends that alternate) do not add any."""
     api = api_for("pro")
-    thought, answer, vals = "t", "a", [["", pro_value("t", "a"), None]]
-    for i in range(30):
-        if i % 3 == 0:
-            thought += f" t{i}"
-        else:
-            answer += f" a{i}"
-        vals.append(["", pro_value(thought, answer), None])
+    thought, answer, vals = alternating(30, 3)
     body = wire(messages(vals))
     turns: list[float] = []
     real_sleep = asyncio.sleep
