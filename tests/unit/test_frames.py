@@ -693,6 +693,26 @@ def test_learning_stops_after_a_few_frames_that_do_not_fit() -> None:
     assert calls == [protocol._LEARNS - 1]  # learned() used one
 
 
+def test_each_channel_has_its_own_learning_budget() -> None:
+    """Reasoning frames that never fit a shape use up the reasoning's attempts only: after
+    exactly the budget they stop being tried, and the answer still learns its shape."""
+    proto = JobProtocol(api_for("pro"), model="m")
+    proto.event_id = EID
+    proto.handle(generating(["", pro_value("t", "a"), None], 0))
+    thought, answer = ["value", 1, "content", 0, "content"], ["value", 1, "content", 1, "content"]
+    with counted(frames.AppendShape, "learn") as calls:
+        for i in range(20):
+            frame = json.dumps(generating([[], [["append", thought, f"t{i}"]], []], 2)).encode()
+            assert proto.append_text(json.loads(frame), frame) == f"t{i}"
+            assert proto.channel is ReasoningDelta
+    assert calls == [protocol._LEARNS]
+    first = compact(generating([[], [["append", answer, "b"]], []], 2))
+    assert proto.append_text(json.loads(first), first) == "b" and proto.channel is TextDelta
+    assert proto.append_frames([compact(generating([[], [["append", answer, "c"]], []], 2))],
+                               0) == ("c", 1)
+    assert proto.tracker.reasoning == "t" + "".join(f"t{i}" for i in range(20))
+
+
 def test_a_frame_whose_head_fits_but_whose_token_cannot_be_found_teaches_nothing() -> None:
     for frame in [compact(steady('a"]]b')),  # the first '"]]' is inside the token
                   compact(steady("x")).replace(b'"x"]]', b'"x"]', 1) + b"]"]:
