@@ -23,7 +23,7 @@ import pstats
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +37,11 @@ from qwen_spaces.catalog import CATALOG
 from qwen_spaces.discovery import SpaceAPI, parse_config
 from qwen_spaces.protocol import JobProtocol
 from tests import captures
+from tests.util import FakeResponse
 
 CHUNK = 1 << 16
 EVENT_ID = "0123456789abcdef0123456789abcdef"
 Reader = Callable[[list[bytes], bool], Coroutine[Any, Any, int]]
-
-
-class FakeResponse:
-    """What ``SpaceClient._read`` uses of an aiohttp response."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.content = self
-        self._chunks = chunks
-
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
-            yield chunk
 
 
 def api(call: bool) -> SpaceAPI:

@@ -6,11 +6,24 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
 from qwen_spaces import SpaceClient, TextDelta
+
+
+class FakeResponse:
+    """What ``SpaceClient._read`` uses of an aiohttp response: ``content.iter_any()``,
+    giving ``parts`` as the network reads."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.content = self
+        self._parts = parts
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        for part in self._parts:
+            yield part
 
 
 def closed_port() -> int:

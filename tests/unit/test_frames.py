@@ -16,7 +16,7 @@ import asyncio
 import copy
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,7 @@ from qwen_spaces.events import Finished, ReasoningDelta, StreamEvent, TextDelta
 from qwen_spaces.protocol import JobProtocol
 from qwen_spaces.sse import SSEEvent
 from tests.unit.test_protocol import capture_api, render
+from tests.util import FakeResponse
 
 EID = "7d494c4244b446e3a242d0aa5bb894c6"
 LEAF = [1, "content", 0, "text"]  # the answer's leaf in the capture app's "parts" chatbot
@@ -127,18 +128,6 @@ def chunks(raw: bytes, cuts: list[int]) -> list[bytes]:
 
 
 # -- reading them ------------------------------------------------------------------------------
-class FakeResponse:
-    """What ``SpaceClient._read`` uses of an aiohttp response: ``content.iter_any()``."""
-
-    def __init__(self, parts: list[bytes]) -> None:
-        self.content = self
-        self._parts = parts
-
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        for part in self._parts:
-            yield part
-
-
 def read(api: SpaceAPI, parts: list[bytes]) -> tuple[JobProtocol, list[StreamEvent]]:
     """The client's read loop over ``parts`` (the fast paths on)."""
     proto = JobProtocol(api, model="m")
